@@ -1,0 +1,120 @@
+"""Settings: the only reader of the environment.
+
+Every setting the bot knows is declared here, read once into one typed `Settings`
+object at start-up, and passed inward. Nothing else in the project calls `os.environ`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the setting to fix."""
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENTCODER_", extra="ignore", frozen=True)
+
+    # GitHub App
+    github_app_id: str | None = None
+    github_private_key: str | None = None
+    github_private_key_path: Path | None = None
+    webhook_secret: str | None = None
+    github_api_url: str = "https://api.github.com"
+    trigger_label: str = "agentcoder"
+    admin_token: str | None = None
+
+    # Models (OPENAI_API_KEY / OPENAI_BASE_URL are read below, without our prefix)
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    model: str = "gpt-4o-mini"
+    programmer_model: str | None = None
+    test_designer_model: str | None = None
+    llm_timeout_s: float = 120.0
+    llm_max_retries: int = 2
+
+    # Loop limits
+    max_iterations: int = 5
+    max_test_design_attempts: int = 3
+    token_budget: int = 400_000
+    wall_time_budget_s: float = 1800.0
+    context_token_budget: int = 12_000
+
+    # Store and queue
+    database_url: str = "sqlite:///agentcoder.db"
+    concurrent_jobs: int = 2
+
+    # Sandbox
+    sandbox_image: str = "agentcoder-sandbox:bookworm"
+    sandbox_timeout_s: float = 300.0
+    sandbox_setup_timeout_s: float = 900.0
+    sandbox_memory: str = "1g"
+    sandbox_cpus: float = 1.0
+    sandbox_pids: int = 256
+    sandbox_output_limit: int = 200_000
+    sandbox_setup_network: str = "none"
+    sandbox_wheelhouse: Path | None = None
+
+    @field_validator("sandbox_setup_network")
+    @classmethod
+    def _known_network(cls, value: str) -> str:
+        if value not in {"none", "host"}:
+            raise ValueError("must be 'none' or 'host'")
+        return value
+
+    @field_validator("max_iterations", "concurrent_jobs", "max_test_design_attempts")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @property
+    def programmer_model_name(self) -> str:
+        """The model name the programmer agent asks for."""
+        return self.programmer_model or self.model
+
+    @property
+    def test_designer_model_name(self) -> str:
+        """The model name the test designer agent asks for."""
+        return self.test_designer_model or self.model
+
+    def github_private_key_text(self) -> str:
+        """The App's private key in PEM form, from the text setting or the file setting."""
+        if self.github_private_key:
+            return self.github_private_key
+        if self.github_private_key_path:
+            try:
+                return self.github_private_key_path.read_text()
+            except OSError as exc:
+                raise ConfigError(
+                    f"AGENTCODER_GITHUB_PRIVATE_KEY_PATH: cannot read {self.github_private_key_path}: {exc.strerror}"
+                ) from exc
+        raise ConfigError("set AGENTCODER_GITHUB_PRIVATE_KEY (PEM text) or AGENTCODER_GITHUB_PRIVATE_KEY_PATH")
+
+    def require_github_app(self) -> None:
+        """Refuse to serve as a GitHub App without its credentials and webhook secret."""
+        if not self.github_app_id:
+            raise ConfigError("set AGENTCODER_GITHUB_APP_ID to the App's numeric id")
+        if not self.webhook_secret:
+            raise ConfigError("set AGENTCODER_WEBHOOK_SECRET to the App's webhook secret")
+        self.github_private_key_text()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; a bad value becomes a ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        env = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}.get(
+            field, f"AGENTCODER_{field.upper()}"
+        )
+        raise ConfigError(f"{env}: {first['msg']}") from exc

@@ -1,0 +1,492 @@
+"""The test executor: the only module that talks to Docker.
+
+It runs a repository's own suite, plus extra test files, in a locked-down container and
+returns per-test outcomes read from a pytest plugin's JSON lines (never from the console).
+
+Isolation of a test run: no network, read-only root filesystem, the checkout mounted
+read-only and copied into a size-limited tmpfs `/workspace`, a tmpfs `/tmp`, all
+capabilities dropped, `no-new-privileges`, user `nobody`, memory / CPU / pids limits, a
+wall-clock timeout that kills, and a capped console. Nothing of the host environment is
+passed in, and the host checkout is never written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.types import LogConfig, Ulimit
+
+from bot.repo_config import RepoConfig
+
+PLUGIN_DIR = Path(__file__).parent / "sandbox"
+PLUGIN_NAME = "agentcoder_pytest_report"
+SANDBOX_USER = "65534:65534"
+DEPENDENCY_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "Pipfile", "poetry.lock", ".agentcoder.yml")
+# Bump when the setup script below changes, so cached environment images are rebuilt.
+SETUP_SCRIPT_VERSION = "2"
+OUTCOME_RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+
+
+class SandboxUnavailable(Exception):
+    """No Docker daemon answers, or the sandbox image is missing; the message says what to do."""
+
+
+class SetupFailed(Exception):
+    """Installing the repository into its environment image failed."""
+
+    def __init__(self, log_tail: str):
+        super().__init__("installing the repository in the sandbox failed")
+        self.log_tail = log_tail
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandbox container."""
+
+    memory: str = "1g"
+    cpus: float = 1.0
+    pids: int = 256
+    output_bytes: int = 200_000
+    workspace_size: str = "1g"
+    tmp_size: str = "512m"
+    max_file_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One test's result."""
+
+    id: str
+    outcome: str  # passed | failed | error | skipped
+    message: str = ""
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class CollectionError:
+    """A file or node pytest could not collect (import error, syntax error...)."""
+
+    id: str
+    message: str
+
+
+@dataclass
+class RunResult:
+    """Everything one sandboxed test run produced."""
+
+    tests: list[TestOutcome] = field(default_factory=list)
+    collection_errors: list[CollectionError] = field(default_factory=list)
+    exit_code: int | None = None
+    timed_out: bool = False
+    running_at_timeout: str | None = None
+    out_of_memory: bool = False
+    output: str = ""
+    duration_s: float = 0.0
+    image: str = ""
+
+    def count(self, outcome: str) -> int:
+        """How many tests ended with this outcome."""
+        return sum(1 for test in self.tests if test.outcome == outcome)
+
+    @property
+    def ok(self) -> bool:
+        """True when tests ran, none failed or errored, and nothing else went wrong."""
+        return (
+            bool(self.tests)
+            and not self.collection_errors
+            and not self.timed_out
+            and not self.out_of_memory
+            and self.count("failed") == 0
+            and self.count("error") == 0
+        )
+
+    def outcomes(self) -> dict[str, str]:
+        """Test id → outcome."""
+        return {test.id: test.outcome for test in self.tests}
+
+    def problem(self) -> str | None:
+        """One line saying what went wrong with the run as a whole, if anything did."""
+        if self.timed_out:
+            where = f" while running {self.running_at_timeout}" if self.running_at_timeout else ""
+            return f"timeout: the test run was killed{where}"
+        if self.out_of_memory:
+            return "the test run ran out of memory and was killed"
+        if not self.tests and not self.collection_errors:
+            return "no tests collected"
+        return None
+
+    def to_json(self) -> dict:
+        """The `agentcoder check --json` object."""
+        return {
+            "passed": self.count("passed"),
+            "failed": self.count("failed"),
+            "errors": self.count("error") + len(self.collection_errors),
+            "skipped": self.count("skipped"),
+            "tests": [asdict(test) for test in self.tests],
+            "collection_errors": [asdict(error) for error in self.collection_errors],
+            "timed_out": self.timed_out,
+            "running_at_timeout": self.running_at_timeout,
+            "out_of_memory": self.out_of_memory,
+            "problem": self.problem(),
+            "exit_code": self.exit_code,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+@dataclass
+class _Exit:
+    code: int | None
+    output: str
+    timed_out: bool
+    oom: bool
+
+
+def decode_output(raw: bytes, limit: int) -> str:
+    """Decode console bytes leniently and keep head and tail within `limit` characters."""
+    text = raw.decode("utf-8", errors="replace")
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n...[{len(text) - limit} characters trimmed]...\n{text[-half:]}"
+
+
+def parse_report(lines: Iterator[str] | Sequence[str]) -> tuple[list[TestOutcome], list[CollectionError], str | None]:
+    """Turn the plugin's JSON lines into outcomes; also the test that started but never finished."""
+    outcomes: dict[str, TestOutcome] = {}
+    errors: list[CollectionError] = []
+    started: str | None = None
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a kill
+        kind = record.get("kind")
+        if kind == "start":
+            started = record["id"]
+        elif kind == "collect_error":
+            errors.append(CollectionError(record["id"], record.get("message", "")))
+        elif kind == "test":
+            new = TestOutcome(record["id"], record["outcome"], record.get("message", ""), record.get("duration_s", 0.0))
+            old = outcomes.get(new.id)
+            if old is None or OUTCOME_RANK[new.outcome] > OUTCOME_RANK[old.outcome]:
+                outcomes[new.id] = new
+        elif kind == "end" and record.get("id") == started:
+            started = None
+    return list(outcomes.values()), errors, started
+
+
+def dependency_hash(repo: Path, config: RepoConfig, base_image_id: str) -> str:
+    """Key of a repository's environment image: its dependency files, its setup, the base image."""
+    digest = hashlib.sha256()
+    digest.update(f"v{SETUP_SCRIPT_VERSION}\0{base_image_id}\0{config.setup!r}\0".encode())
+    names = sorted(
+        {name for name in DEPENDENCY_FILES if (repo / name).is_file()}
+        | {path.name for path in repo.glob("requirements*.txt") if path.is_file()}
+    )
+    for name in names:
+        digest.update(name.encode() + b"\0" + (repo / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def default_setup_commands(repo: Path) -> list[str]:
+    """What to install when `.agentcoder.yml` names no setup: requirements files, then the package."""
+    commands = [f"pip install -r {shlex.quote(path.name)}" for path in sorted(repo.glob("requirements*.txt"))]
+    if (repo / "pyproject.toml").is_file() or (repo / "setup.py").is_file():
+        commands.append("pip install -e .")
+    return commands
+
+
+class Sandbox:
+    """Runs commands and test suites in locked-down containers."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        base_image: str,
+        limits: Limits = Limits(),
+        timeout_s: float = 300.0,
+        setup_timeout_s: float = 900.0,
+        setup_network: str = "none",
+        wheelhouse: Path | None = None,
+    ):
+        self.client = client
+        self.base_image = base_image
+        self.limits = limits
+        self.timeout_s = timeout_s
+        self.setup_timeout_s = setup_timeout_s
+        self.setup_network = setup_network
+        self.wheelhouse = wheelhouse
+
+    @classmethod
+    def from_settings(cls, settings) -> Sandbox:
+        """Connect to the Docker daemon and check that the base image is there."""
+        try:
+            client = docker.from_env(timeout=600)
+            client.ping()
+        except docker.errors.DockerException as exc:
+            raise SandboxUnavailable(
+                "no Docker daemon answers: start one (for example `dockerd --bridge=none --iptables=false &`)"
+                " or set DOCKER_HOST"
+            ) from exc
+        sandbox = cls(
+            client,
+            settings.sandbox_image,
+            Limits(memory=settings.sandbox_memory, cpus=settings.sandbox_cpus, pids=settings.sandbox_pids,
+                   output_bytes=settings.sandbox_output_limit),
+            timeout_s=settings.sandbox_timeout_s,
+            setup_timeout_s=settings.sandbox_setup_timeout_s,
+            setup_network=settings.sandbox_setup_network,
+            wheelhouse=settings.sandbox_wheelhouse,
+        )
+        sandbox.base_image_id()
+        return sandbox
+
+    def base_image_id(self) -> str:
+        """The base image's id; SandboxUnavailable when it is missing."""
+        try:
+            return self.client.images.get(self.base_image).id
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxUnavailable(
+                f"sandbox image {self.base_image} is missing: build it with scripts/build-sandbox-image"
+                " or set AGENTCODER_SANDBOX_IMAGE to an image with Python and pip"
+            ) from exc
+
+    # -- environment images -------------------------------------------------------------
+
+    def environment_image(self, repo: Path, config: RepoConfig) -> str:
+        """The image with the repository's dependencies installed, built once per dependency hash."""
+        commands = list(config.setup) if config.setup is not None else default_setup_commands(repo)
+        tag = f"agentcoder-env:{dependency_hash(repo, config, self.base_image_id())}"
+        try:
+            self.client.images.get(tag)
+            return tag
+        except docker.errors.ImageNotFound:
+            pass
+        script = "\n".join(
+            [
+                "set -e",
+                "[ -x /opt/venv/bin/python ] || python3 -m venv --system-site-packages /opt/venv",
+                "export PATH=/opt/venv/bin:$PATH",
+                "python -c 'import pytest' 2>/dev/null || pip install pytest",
+                "mkdir -p /workspace && cp -a /src/. /workspace/ && cd /workspace",
+                *(f"echo '+ '{shlex.quote(command)}\n{command}" for command in commands),
+                # Test runs mount a fresh tmpfs here as user nobody: leave an empty, world-writable mount point.
+                "cd / && rm -rf /workspace && mkdir -m 1777 /workspace",
+            ]
+        )
+        mounts = {str(repo.resolve()): {"bind": "/src", "mode": "ro"}}
+        environment = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "HOME": "/tmp"}
+        if self.wheelhouse:
+            mounts[str(self.wheelhouse.resolve())] = {"bind": "/wheelhouse", "mode": "ro"}
+            environment |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/wheelhouse"}
+        if self.setup_network == "host" and Path("/etc/ssl/certs/ca-certificates.crt").is_file():
+            mounts["/etc/ssl/certs/ca-certificates.crt"] = {"bind": "/etc/agentcoder-ca.crt", "mode": "ro"}
+            environment["PIP_CERT"] = "/etc/agentcoder-ca.crt"
+        container = self._create_setup_container(script, environment, mounts)
+        try:
+            result = self._start_and_wait(container, self.setup_timeout_s)
+            if result.code != 0:
+                tail = result.output[-4000:]
+                if result.timed_out:
+                    tail += f"\n[setup killed after {self.setup_timeout_s:.0f} s]"
+                raise SetupFailed(tail)
+            container.commit(repository="agentcoder-env", tag=tag.split(":", 1)[1],
+                             changes=["ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+        finally:
+            container.remove(force=True)
+        return tag
+
+    def _create_setup_container(self, script: str, environment: dict, mounts: dict):
+        return self.client.containers.create(
+            self.base_image,
+            ["timeout", "-s", "KILL", str(int(self.setup_timeout_s)), "sh", "-c", script],
+            environment=environment,
+            volumes=mounts,
+            tmpfs={"/tmp": f"rw,exec,size={self.limits.tmp_size}"},
+            network_mode=self.setup_network,
+            mem_limit=self.limits.memory,
+            pids_limit=self.limits.pids * 4,
+            log_config=self._log_config(),
+            labels={"agentcoder": "setup"},
+        )
+
+    # -- test runs ----------------------------------------------------------------------
+
+    def run_tests(
+        self,
+        repo: Path,
+        config: RepoConfig,
+        extra_files: Mapping[str, str] | None = None,
+        selection: Sequence[str] = (),
+        image: str | None = None,
+    ) -> RunResult:
+        """Run the repository's suite (or `selection`) plus `extra_files` and return per-test outcomes.
+
+        `extra_files` maps repository-relative paths to file text; they are laid over the copy
+        of the checkout inside the container, never written to the host checkout.
+        """
+        image = image or self.environment_image(repo, config)
+        timeout_s = config.timeout_s or self.timeout_s
+        command = config.test_command + "".join(f" {shlex.quote(node)}" for node in selection)
+        with self._staging(extra_files or {}) as staging:
+            script = "\n".join(
+                [
+                    "cp -R /src/. /workspace/",
+                    "cp -R /stage/extra/. /workspace/",
+                    "cd /workspace",
+                    command,
+                ]
+            )
+            mounts = {
+                str(repo.resolve()): {"bind": "/src", "mode": "ro"},
+                str(staging): {"bind": "/stage", "mode": "ro"},
+                str(staging / "out"): {"bind": "/out", "mode": "rw"},
+            }
+            environment = {
+                "HOME": "/tmp",
+                "PYTHONPATH": "/stage/plugin",
+                "PYTEST_ADDOPTS": f"-p {PLUGIN_NAME} -p no:cacheprovider",
+                "AGENTCODER_REPORT": "/out/report.jsonl",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUNBUFFERED": "1",
+                "PIP_NO_INDEX": "1",
+            }
+            started = time.monotonic()
+            container = self._create_locked_down(image, ["timeout", "-s", "KILL", str(int(timeout_s)), "sh", "-c", script],
+                                                 environment, mounts)
+            try:
+                exit_ = self._start_and_wait(container, timeout_s)
+            finally:
+                container.remove(force=True)
+            duration = time.monotonic() - started
+            report = (staging / "out" / "report.jsonl").read_text(encoding="utf-8", errors="replace").splitlines()
+        tests, errors, running = parse_report(report)
+        timed_out = exit_.timed_out or (exit_.code == 137 and duration >= timeout_s and not exit_.oom)
+        return RunResult(
+            tests=tests,
+            collection_errors=errors,
+            exit_code=exit_.code,
+            timed_out=timed_out,
+            running_at_timeout=running if timed_out else None,
+            out_of_memory=exit_.oom,
+            output=exit_.output,
+            duration_s=duration,
+            image=image,
+        )
+
+    def run_script(self, image: str, files: Mapping[str, str], command: Sequence[str], timeout_s: float,
+                   workdir: str = "/workspace") -> tuple[int | None, str, bool]:
+        """Run `command` in a locked-down container over `files` (path → text); (exit code, output, timed out)."""
+        with self._staging(files) as staging:
+            script = f"cp -R /stage/extra/. {shlex.quote(workdir)}/ && cd {shlex.quote(workdir)} && exec \"$@\""
+            container = self._create_locked_down(
+                image,
+                ["timeout", "-s", "KILL", str(int(timeout_s)), "sh", "-c", script, "sh", *command],
+                {"HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"},
+                {str(staging): {"bind": "/stage", "mode": "ro"}},
+            )
+            try:
+                exit_ = self._start_and_wait(container, timeout_s)
+            finally:
+                container.remove(force=True)
+        return exit_.code, exit_.output, exit_.timed_out or exit_.code == 137
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @contextmanager
+    def _staging(self, extra_files: Mapping[str, str]) -> Iterator[Path]:
+        """A host directory with the plugin, the extra files and a one-file output slot."""
+        staging = Path(tempfile.mkdtemp(prefix="agentcoder-stage-"))
+        try:
+            staging.chmod(0o755)
+            (staging / "plugin").mkdir()
+            shutil.copy(PLUGIN_DIR / f"{PLUGIN_NAME}.py", staging / "plugin")
+            extra = staging / "extra"
+            extra.mkdir()
+            for relative, text in extra_files.items():
+                target = extra / _safe_relative(relative)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            out = staging / "out"
+            out.mkdir()
+            # The sandbox user may write this one file and create nothing else on the host.
+            (out / "report.jsonl").touch()
+            (out / "report.jsonl").chmod(0o666)
+            for path in [staging, *staging.rglob("*")]:
+                if path.is_dir():
+                    path.chmod(0o755)
+                elif path.name != "report.jsonl":
+                    path.chmod(0o644)
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _log_config(self) -> LogConfig:
+        # The daemon keeps only the newest output, so a test that prints without end cannot fill the disk.
+        size = max(self.limits.output_bytes, 64 * 1024)
+        return LogConfig(type=LogConfig.types.JSON, config={"max-size": str(size), "max-file": "1"})
+
+    def _create_locked_down(self, image: str, command: list[str], environment: dict, mounts: dict):
+        cpus = self.limits.cpus
+        return self.client.containers.create(
+            image,
+            command,
+            environment=environment,
+            volumes=mounts,
+            user=SANDBOX_USER,
+            network_mode="none",
+            read_only=True,
+            tmpfs={
+                "/workspace": f"rw,exec,size={self.limits.workspace_size},mode=1777",
+                "/tmp": f"rw,exec,size={self.limits.tmp_size},mode=1777",
+            },
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=self.limits.memory,
+            memswap_limit=self.limits.memory,
+            nano_cpus=int(cpus * 1e9) if cpus else None,
+            pids_limit=self.limits.pids,
+            ulimits=[Ulimit(name="fsize", soft=self.limits.max_file_bytes, hard=self.limits.max_file_bytes),
+                     Ulimit(name="core", soft=0, hard=0)],
+            log_config=self._log_config(),
+            labels={"agentcoder": "run"},
+            working_dir="/",
+        )
+
+    def _start_and_wait(self, container, timeout_s: float) -> _Exit:
+        """Start a container and wait for it; kill it if it outlives `timeout_s` (plus grace)."""
+        container.start()
+        timed_out = False
+        try:
+            status = container.wait(timeout=timeout_s + 15)
+            code = status.get("StatusCode")
+        except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout):
+            # docker-py reports a wait timeout as a connection error.
+            timed_out = True
+            try:
+                container.kill()
+            except docker.errors.APIError:
+                pass
+            code = container.wait(timeout=60).get("StatusCode")
+        state = self.client.api.inspect_container(container.id)["State"]
+        raw = container.logs(stdout=True, stderr=True, tail=2000)
+        return _Exit(code, decode_output(raw, self.limits.output_bytes), timed_out, bool(state.get("OOMKilled")))
+
+
+def _safe_relative(relative: str) -> PurePosixPath:
+    path = PurePosixPath(relative)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise ValueError(f"extra file path must stay inside the repository: {relative!r}")
+    return path

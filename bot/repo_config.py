@@ -1,0 +1,91 @@
+"""Per-repository settings: the optional `.agentcoder.yml` at the root of the target repository.
+
+```yaml
+setup:                      # shell commands that install the repository (default: pip as found)
+  - pip install -e .[test]
+test_command: python -m pytest -q tests   # default: python -m pytest
+timeout: 300                # seconds for one test run
+instructions: |             # extra text for both agents
+  Keep the public API backwards compatible.
+protected_paths:            # globs the programmer may not edit
+  - docs/**
+```
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+FILE_NAME = ".agentcoder.yml"
+DEFAULT_TEST_COMMAND = "python -m pytest"
+
+
+class RepoConfigError(Exception):
+    """The repository's `.agentcoder.yml` is malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """What a repository asks of the bot."""
+
+    setup: tuple[str, ...] | None = None
+    test_command: str = DEFAULT_TEST_COMMAND
+    timeout_s: float | None = None
+    instructions: str = ""
+    protected_paths: tuple[str, ...] = field(default_factory=tuple)
+
+    def is_protected(self, path: str) -> bool:
+        """True when the programmer may not edit this repository-relative path."""
+        return any(fnmatch.fnmatch(path, pattern) for pattern in self.protected_paths)
+
+
+def _strings(value: object, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise RepoConfigError(f"{FILE_NAME}: '{key}' must be a string or a list of strings")
+
+
+def parse_repo_config(text: str) -> RepoConfig:
+    """Parse the text of `.agentcoder.yml`; an empty file means all defaults."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RepoConfigError(f"{FILE_NAME} is not valid YAML: {exc}") from exc
+    if data is None:
+        return RepoConfig()
+    if not isinstance(data, dict):
+        raise RepoConfigError(f"{FILE_NAME} must be a mapping of settings")
+    known = {"setup", "test_command", "timeout", "instructions", "protected_paths"}
+    unknown = sorted(set(map(str, data)) - known)
+    if unknown:
+        raise RepoConfigError(f"{FILE_NAME}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    timeout = data.get("timeout")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0):
+        raise RepoConfigError(f"{FILE_NAME}: 'timeout' must be a positive number of seconds")
+    test_command = data.get("test_command", DEFAULT_TEST_COMMAND)
+    if not isinstance(test_command, str) or not test_command.strip():
+        raise RepoConfigError(f"{FILE_NAME}: 'test_command' must be a non-empty string")
+    instructions = data.get("instructions", "")
+    if not isinstance(instructions, str):
+        raise RepoConfigError(f"{FILE_NAME}: 'instructions' must be a string")
+    return RepoConfig(
+        setup=_strings(data["setup"], "setup") if data.get("setup") is not None else None,
+        test_command=test_command,
+        timeout_s=float(timeout) if timeout is not None else None,
+        instructions=instructions,
+        protected_paths=_strings(data.get("protected_paths", []), "protected_paths"),
+    )
+
+
+def load_repo_config(repo: Path) -> RepoConfig:
+    """Read `.agentcoder.yml` from a checkout, or the defaults when there is none."""
+    path = repo / FILE_NAME
+    if not path.is_file():
+        return RepoConfig()
+    return parse_repo_config(path.read_text(encoding="utf-8", errors="replace"))
