@@ -187,10 +187,10 @@ def parse_report(lines: Iterator[str] | Sequence[str]) -> tuple[list[TestOutcome
     return list(outcomes.values()), errors, started
 
 
-def dependency_hash(repo: Path, config: RepoConfig, base_image_id: str) -> str:
+def dependency_hash(repo: Path, setup_commands: Sequence[str], base_image_id: str) -> str:
     """Key of a repository's environment image: its dependency files, its setup, the base image."""
     digest = hashlib.sha256()
-    digest.update(f"v{SETUP_SCRIPT_VERSION}\0{base_image_id}\0{config.setup!r}\0".encode())
+    digest.update(f"v{SETUP_SCRIPT_VERSION}\0{base_image_id}\0{list(setup_commands)!r}\0".encode())
     names = sorted(
         {name for name in DEPENDENCY_FILES if (repo / name).is_file()}
         | {path.name for path in repo.glob("requirements*.txt") if path.is_file()}
@@ -200,11 +200,14 @@ def dependency_hash(repo: Path, config: RepoConfig, base_image_id: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def default_setup_commands(repo: Path) -> list[str]:
-    """What to install when `.agentcoder.yml` names no setup: requirements files, then the package."""
+def default_setup_commands(repo: Path, online: bool) -> list[str]:
+    """What to install when `.agentcoder.yml` names no setup: requirements files, then the package.
+
+    Offline, the build backend cannot be fetched, so the image's own setuptools builds the package.
+    """
     commands = [f"pip install -r {shlex.quote(path.name)}" for path in sorted(repo.glob("requirements*.txt"))]
     if (repo / "pyproject.toml").is_file() or (repo / "setup.py").is_file():
-        commands.append("pip install -e .")
+        commands.append("pip install -e ." if online else "pip install --no-build-isolation -e .")
     return commands
 
 
@@ -267,8 +270,9 @@ class Sandbox:
 
     def environment_image(self, repo: Path, config: RepoConfig) -> str:
         """The image with the repository's dependencies installed, built once per dependency hash."""
-        commands = list(config.setup) if config.setup is not None else default_setup_commands(repo)
-        tag = f"agentcoder-env:{dependency_hash(repo, config, self.base_image_id())}"
+        online = self.setup_network == "host" or self.wheelhouse is not None
+        commands = list(config.setup) if config.setup is not None else default_setup_commands(repo, online)
+        tag = f"agentcoder-env:{dependency_hash(repo, commands, self.base_image_id())}"
         try:
             self.client.images.get(tag)
             return tag

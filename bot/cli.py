@@ -1,0 +1,118 @@
+"""The `agentcoder` command: parses arguments, builds the collaborators, calls one entry point.
+
+Exit status: 0 success, 1 the work ran but did not succeed, 2 usage or configuration error.
+Errors the user can fix are printed as one line on stderr, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or environment; printed as one line, exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentcoder", description="Fix labelled GitHub issues with the AgentCoder loop.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="webhook receiver and embedded workers (the main job)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    commands.add_parser("worker", help="workers only, for scale-out against a shared database")
+
+    check = commands.add_parser("check", help="run a repository's suite in the sandbox exactly as the bot would")
+    check.add_argument("path", type=Path)
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+
+    fix = commands.add_parser("fix", help="run the whole loop on a local git checkout, no GitHub")
+    fix.add_argument("path", type=Path)
+    source = fix.add_mutually_exclusive_group(required=True)
+    source.add_argument("--issue-file", type=Path)
+    source.add_argument("--issue")
+    fix.add_argument("--json-log", type=Path, help="write the iteration log as JSON to this file")
+
+    bench = commands.add_parser("bench", help="paper-protocol benchmark on HumanEval or MBPP")
+    bench.add_argument("benchmark", choices=["humaneval", "mbpp"])
+    bench.add_argument("--completions", type=Path, help="JSONL of {task_id, completion} to score")
+    bench.add_argument("--limit", type=int, help="only the first N tasks")
+    bench.add_argument("--show-tests", choices=["first", "all"], default="first",
+                       help="MBPP agent runs: show the first assert (default) or all three")
+    bench.add_argument("--json", action="store_true")
+
+    playground = commands.add_parser("playground", help="the whole App flow offline: stand-in GitHub, sample repo, issue → PR")
+    playground.add_argument("--json", action="store_true")
+    return parser
+
+
+def _sandbox(settings: Settings):
+    from bot.executor import Sandbox, SandboxUnavailable
+
+    try:
+        return Sandbox.from_settings(settings)
+    except SandboxUnavailable as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    """`agentcoder check PATH`: the repository's suite in the sandbox, summarised."""
+    from bot.executor import SetupFailed
+    from bot.repo_config import RepoConfigError, load_repo_config
+    from bot.summary import format_run
+
+    repo = args.path
+    if not repo.is_dir():
+        raise UsageError(f"{repo} is not a directory")
+    try:
+        config = load_repo_config(repo)
+    except RepoConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    sandbox = _sandbox(settings)
+    try:
+        result = sandbox.run_tests(repo, config)
+    except SetupFailed as exc:
+        if args.json:
+            print(json.dumps({"setup_failed": True, "setup_log": exc.log_tail, "passed": 0, "failed": 0,
+                              "errors": 0, "skipped": 0, "tests": [], "duration_s": 0.0}))
+        else:
+            print(f"setup failed: installing {repo} in the sandbox did not work. Last lines of the setup log:")
+            print(exc.log_tail)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(format_run(result))
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+COMMANDS = {"check": cmd_check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        handler = COMMANDS.get(args.command)
+        if handler is None:
+            raise UsageError(f"`agentcoder {args.command}` is not available in this build yet")
+        return handler(args, settings)
+    except (UsageError, ConfigError) as exc:
+        print(f"agentcoder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("agentcoder: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

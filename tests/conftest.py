@@ -1,0 +1,39 @@
+"""Shared fixtures: real git repositories on disk and a real Docker sandbox."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.executor import Limits, Sandbox, SandboxUnavailable
+
+
+def make_repo(root: Path, files: dict[str, str], *, commit: bool = True) -> Path:
+    """Write `files` (path → text, dedented) under `root` and commit them on branch main."""
+    root.mkdir(parents=True, exist_ok=True)
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    if commit:
+        git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+        subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "initial"], check=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Sandbox:
+    """A sandbox on the real Docker daemon with small limits, so the bad-input tests stay quick."""
+    settings = load_settings()
+    try:
+        real = Sandbox.from_settings(settings)
+    except SandboxUnavailable as exc:
+        pytest.fail(f"these tests need the real Docker engine and the sandbox image: {exc}")
+    return Sandbox(real.client, settings.sandbox_image, Limits(memory="512m", pids=128, output_bytes=50_000),
+                   timeout_s=120)
