@@ -1,0 +1,390 @@
+"""The durable job queue and the worker pool that drains it.
+
+The embedded queue is one SQLite file. A job moves queued → running → done | failed |
+cancelled; a job left running by a process that died goes back to queued at the next
+start, so a delivery that was answered 2xx is never lost. One job per issue at a time: a
+new trigger for the same issue cancels the queued one and flags the running one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from bot.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+STATES = ("queued", "running", "done", "failed", "cancelled")
+FINAL_STATES = ("done", "failed", "cancelled")
+# GitHub may redeliver days later (manual redelivery); older delivery ids are forgotten.
+DELIVERY_RETENTION_S = 30 * 24 * 3600
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    repo TEXT NOT NULL,
+    installation_id INTEGER NOT NULL,
+    issue_number INTEGER NOT NULL,
+    trigger TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    guidance TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    detail TEXT NOT NULL DEFAULT '',
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    cancel_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
+CREATE INDEX IF NOT EXISTS jobs_by_issue ON jobs (repo, issue_number, state);
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    received_at REAL NOT NULL
+);
+"""
+_JOB_COLUMNS = (
+    "id, repo, installation_id, issue_number, trigger, sender, delivery_id, guidance, "
+    "state, created_at, started_at, finished_at, detail"
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: run the loop for an issue (label) or on the bot's PR (retry)."""
+
+    repo: str  # "owner/name"
+    installation_id: int
+    issue_number: int  # the issue (label trigger) or the PR (retry trigger)
+    trigger: str  # "label" | "retry"
+    sender: str
+    delivery_id: str
+    guidance: str = ""  # text after "/agentcoder retry"
+    id: int | None = None
+    state: str = "queued"
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    detail: str = ""
+
+
+class JobQueue(Protocol):
+    """What the webhook edge and the worker pool need from a queue."""
+
+    def seen_delivery(self, delivery_id: str) -> bool: ...
+    def forget_delivery(self, delivery_id: str) -> None: ...
+    def enqueue(self, job: Job) -> Job: ...
+    def claim(self) -> Job | None: ...
+    def finish(self, job_id: int, state: str, detail: str = "") -> None: ...
+    def is_cancelled(self, job_id: int) -> bool: ...
+    def requeue_interrupted(self) -> int: ...
+    def recent(self, limit: int = 50) -> list[Job]: ...
+
+
+class SqliteQueue:
+    """The embedded queue: one SQLite file in WAL mode, one connection guarded by a lock."""
+
+    def __init__(self, path: Path | str):
+        self.path = str(path)
+        self._lock = threading.Lock()
+        # Autocommit mode; every write below runs in an explicit BEGIN IMMEDIATE transaction.
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed job survives a power cut, not only a crash of this process.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        with self._transaction() as db:
+            db.execute("DELETE FROM deliveries WHERE received_at < ?", (time.time() - DELIVERY_RETENTION_S,))
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    def seen_delivery(self, delivery_id: str) -> bool:
+        """Record a delivery id; True when it was already recorded (a redelivery)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO deliveries (delivery_id, received_at) VALUES (?, ?)",
+                (delivery_id, time.time()),
+            )
+            return cursor.rowcount == 0
+
+    def forget_delivery(self, delivery_id: str) -> None:
+        """Drop a recorded delivery id, so a redelivery after a failed request is taken."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM deliveries WHERE delivery_id = ?", (delivery_id,))
+
+    def enqueue(self, job: Job) -> Job:
+        """Store a queued job, superseding any queued or running job for the same issue."""
+        now = time.time()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO jobs (repo, installation_id, issue_number, trigger, sender, delivery_id,"
+                " guidance, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+                (job.repo, job.installation_id, job.issue_number, job.trigger, job.sender,
+                 job.delivery_id, job.guidance, now),
+            )
+            new_id = cursor.lastrowid
+            reason = f"superseded by job {new_id}"
+            db.execute(
+                "UPDATE jobs SET state = 'cancelled', finished_at = ?, detail = ?"
+                " WHERE repo = ? AND issue_number = ? AND state = 'queued' AND id <> ?",
+                (now, reason, job.repo, job.issue_number, new_id),
+            )
+            db.execute(
+                "UPDATE jobs SET cancel_requested = 1, cancel_reason = ?"
+                " WHERE repo = ? AND issue_number = ? AND state = 'running'",
+                (reason, job.repo, job.issue_number),
+            )
+        return replace(job, id=new_id, state="queued", created_at=now, started_at=None,
+                       finished_at=None, detail="")
+
+    def claim(self) -> Job | None:
+        """Move the oldest queued job whose issue has no running job to running, and return it."""
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs AS q WHERE q.state = 'queued' AND NOT EXISTS ("
+                " SELECT 1 FROM jobs AS r WHERE r.state = 'running'"
+                " AND r.repo = q.repo AND r.issue_number = q.issue_number)"
+                " ORDER BY q.id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            now = time.time()
+            db.execute("UPDATE jobs SET state = 'running', started_at = ? WHERE id = ?", (now, row["id"]))
+        return replace(_job_from_row(row), state="running", started_at=now)
+
+    def finish(self, job_id: int, state: str, detail: str = "") -> None:
+        """Record a job's final state; a cancelled job's detail starts with why it was cancelled."""
+        if state not in FINAL_STATES:
+            raise ValueError(f"not a final job state: {state!r}")
+        with self._transaction() as db:
+            row = db.execute("SELECT cancel_reason FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no job {job_id}")
+            if state == "cancelled" and row["cancel_reason"]:
+                detail = f"{row['cancel_reason']}: {detail}" if detail else row["cancel_reason"]
+            db.execute(
+                "UPDATE jobs SET state = ?, finished_at = ?, detail = ? WHERE id = ?",
+                (state, time.time(), detail, job_id),
+            )
+
+    def is_cancelled(self, job_id: int) -> bool:
+        """True when the job was superseded or cancelled."""
+        with self._lock:
+            row = self._db.execute("SELECT state, cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row is not None and (row["state"] == "cancelled" or bool(row["cancel_requested"]))
+
+    def requeue_interrupted(self) -> int:
+        """At start-up: put jobs left running by a dead process back in the queue; how many."""
+        now = time.time()
+        with self._transaction() as db:
+            # A superseded job that was interrupted is not worth resuming: its successor is queued.
+            db.execute(
+                "UPDATE jobs SET state = 'cancelled', finished_at = ?, detail = cancel_reason"
+                " WHERE state = 'running' AND cancel_requested = 1",
+                (now,),
+            )
+            cursor = db.execute("UPDATE jobs SET state = 'queued', started_at = NULL WHERE state = 'running'")
+            return cursor.rowcount
+
+    def recent(self, limit: int = 50) -> list[Job]:
+        """The newest jobs first."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [_job_from_row(row) for row in rows]
+
+    def get(self, job_id: int) -> Job | None:
+        """One job by id."""
+        with self._lock:
+            row = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._lock, self._db)
+
+
+class _Transaction:
+    """Hold the connection lock and run one BEGIN IMMEDIATE … COMMIT (ROLLBACK on error)."""
+
+    def __init__(self, lock: threading.Lock, db: sqlite3.Connection):
+        self._lock, self._db = lock, db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self._db.execute("COMMIT")
+                    return
+                except sqlite3.Error:
+                    self._rollback()
+                    raise
+            self._rollback()
+        finally:
+            self._lock.release()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    return Job(**{key: row[key] for key in row.keys()})
+
+
+def queue_from_url(database_url: str) -> SqliteQueue:
+    """Open the queue named by AGENTCODER_DATABASE_URL (sqlite:///relative.db or sqlite:////abs.db)."""
+    if database_url.startswith(("postgresql://", "postgres://", "postgresql+")):
+        raise ConfigError(
+            "AGENTCODER_DATABASE_URL: a postgresql:// URL needs the distributed engine, which comes with the"
+            " `postgres` extra (pip install 'agentcoder[postgres]') and is not wired up yet;"
+            " use sqlite:///agentcoder.db for the embedded queue"
+        )
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix) or database_url == prefix:
+        raise ConfigError(
+            "AGENTCODER_DATABASE_URL: expected sqlite:///relative.db or sqlite:////absolute/path.db"
+        )
+    path = database_url[len(prefix):]
+    try:
+        return SqliteQueue(path)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"AGENTCODER_DATABASE_URL: cannot open the SQLite file {path}: {exc}") from exc
+
+
+# Credentials in URLs (https://x-access-token:TOKEN@host) and token-shaped words.
+_SECRET_PATTERNS = (
+    (re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@"), "***@"),
+    (re.compile(r"\b(?:gh[pousr]_|github_pat_|sk-)[A-Za-z0-9_\-]{8,}"), "***"),
+    (re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._\-]{8,}"), r"\1 ***"),
+)
+
+
+def describe_error(exc: BaseException, limit: int = 300) -> str:
+    """`<ExceptionType>: message` on one line, shortened, with credential-shaped text masked."""
+    message = " ".join(str(exc).split())
+    for pattern, replacement in _SECRET_PATTERNS:
+        message = pattern.sub(replacement, message)
+    if len(message) > limit:
+        message = message[: limit - 1] + "…"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+Handler = Callable[[Job, Callable[[], bool]], str]
+
+
+class WorkerPool:
+    """Threads that claim jobs, run the handler, and record how each job ended."""
+
+    def __init__(self, queue: JobQueue, handler: Handler, concurrency: int, poll_interval_s: float = 0.2):
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._queue = queue
+        self._handler = handler
+        self._concurrency = concurrency
+        self._poll_interval_s = poll_interval_s
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the worker threads; they run until stop()."""
+        if self._threads:
+            raise RuntimeError("the worker pool is already running")
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"agentcoder-worker-{n}", daemon=True)
+            for n in range(self._concurrency)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def wake(self) -> None:
+        """Tell idle workers a job was queued, so they need not wait for the next poll."""
+        with self._wake:
+            self._wake.notify_all()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop claiming, wait for running jobs up to `timeout`; True when all threads ended.
+
+        A job still running after the timeout stays `running` in the queue and is taken up
+        again by requeue_interrupted() at the next start.
+        """
+        self._stop.set()
+        self.wake()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        stopped = not any(thread.is_alive() for thread in self._threads)
+        self._threads = []
+        return stopped
+
+    def run_until_idle(self, timeout: float = 30.0) -> int:
+        """Run queued jobs, `concurrency` at a time, until none can be claimed; how many ran."""
+        counts = [0] * self._concurrency
+
+        def drain(slot: int) -> None:
+            while self._run_one():
+                counts[slot] += 1
+
+        threads = [threading.Thread(target=drain, args=(n,), daemon=True) for n in range(self._concurrency)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in threads):
+            raise TimeoutError(f"jobs still running after {timeout} s")
+        return sum(counts)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self._run_one()
+            except Exception as exc:  # the queue itself failed (disk full, locked file): keep serving
+                log.error("worker could not use the job queue: %s", describe_error(exc))
+                ran = False
+            if not ran:
+                with self._wake:
+                    if not self._stop.is_set():
+                        self._wake.wait(self._poll_interval_s)
+
+    def _run_one(self) -> bool:
+        job = self._queue.claim()
+        if job is None:
+            return False
+        assert job.id is not None
+        job_id = job.id
+        log.info("job %s started: %s #%s (%s)", job_id, job.repo, job.issue_number, job.trigger)
+        try:
+            detail = self._handler(job, lambda: self._queue.is_cancelled(job_id))
+            state = "done"
+        except Exception as exc:
+            detail = describe_error(exc)
+            state = "failed"
+            log.error("job %s failed: %s", job_id, detail)
+        if self._queue.is_cancelled(job_id):
+            state = "cancelled"
+        self._queue.finish(job_id, state, "" if detail is None else str(detail))
+        log.info("job %s %s", job_id, state)
+        return True
