@@ -1,0 +1,232 @@
+"""Benchmark scoring: the paper's protocol (HumanEval, MBPP) run in the sandbox.
+
+Each task's program is built exactly as the reference harnesses build it, then run as its own
+Python process with its own timeout by a small runner inside a locked-down container; many
+tasks share a container and containers run in parallel. Data loading lives in bench_data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.bench_data import BenchInputError, Task, load_tasks, read_completions
+from bot.executor import Sandbox
+
+RUNNER = Path(__file__).parent / "sandbox" / "bench_runner.py"
+RUNNER_PREFIX = "AGENTCODER-BENCH "
+# Printed as a program's last statement: exit status 0 without it means the program quit early
+# (sys.exit(0), os._exit(0)) instead of passing its tests.
+SENTINEL = "AGENTCODER-BENCH-TESTS-FINISHED"
+RESULT_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """One task's score."""
+
+    task_id: str
+    passed: bool
+    result: str  # "passed" | "failed: <one line>" | "timed out"
+    duration_s: float = 0.0
+
+
+def is_whole_function(completion: str, entry_point: str) -> bool:
+    """True when a completion defines the entry point itself (imports and a def) rather than its body."""
+    significant = [line for line in completion.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not significant or not significant[0].startswith(("def ", "async def ", "import ", "from ", "@")):
+        return False
+    return re.search(rf"^(?:async\s+)?def\s+{re.escape(entry_point)}\s*\(", completion, re.MULTILINE) is not None
+
+
+def build_program(task: Task, completion: str) -> str:
+    """The program that scores one completion, as the benchmark's reference harness builds it."""
+    if task.benchmark == "humaneval":
+        if is_whole_function(completion, task.entry_point):
+            # Keep what the prompt defines before the entry point: imports and helpers the tests use.
+            start = re.search(rf"^def\s+{re.escape(task.entry_point)}\s*\(", task.prompt, re.MULTILINE)
+            code = (task.prompt[: start.start()] if start else "") + completion
+        else:
+            code = task.prompt + completion
+        program = code + "\n" + task.test + f"\ncheck({task.entry_point})\n"
+    else:
+        program = "\n".join(task.test_imports) + "\n" + completion + "\n" + "\n".join(task.test_list) + "\n"
+    return program + f"\nprint({SENTINEL!r})\n"
+
+
+def score_completions(
+    sandbox: Sandbox,
+    image: str,
+    tasks: Sequence[Task],
+    completions: Mapping[str, str],
+    *,
+    timeout_s: float = 10.0,
+    tasks_per_container: int = 40,
+    parallel: int = 2,
+) -> list[TaskScore]:
+    """Score each task's completion in the sandbox; one score per task, in the order of `tasks`."""
+    scores: dict[str, TaskScore] = {}
+    to_run: list[tuple[str, str]] = []
+    for task in tasks:
+        if task.task_id in completions:
+            to_run.append((task.task_id, build_program(task, completions[task.task_id])))
+        else:
+            scores[task.task_id] = TaskScore(task.task_id, False, "failed: no completion")
+    size = max(1, min(tasks_per_container, math.ceil(len(to_run) / parallel)))
+    batches = [to_run[start : start + size] for start in range(0, len(to_run), size)]
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        for batch_scores in pool.map(lambda batch: _score_batch(sandbox, image, batch, timeout_s), batches):
+            scores.update((score.task_id, score) for score in batch_scores)
+    return [scores[task.task_id] for task in tasks]
+
+
+def summarise_failure(stderr: str, exit_code: int | None) -> str:
+    """One line saying why a program failed: its exception, the failing assert, or how it ended."""
+    lines = [line.rstrip() for line in stderr.splitlines() if line.strip() and set(line.strip()) - set("^~")]
+    if exit_code == 0:
+        summary = "the program exited before its tests finished"
+    elif exit_code is not None and exit_code < 0:
+        name = _signal_name(-exit_code)
+        summary = f"killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+    elif lines:
+        summary = lines[-1].strip()
+        if summary == "AssertionError":
+            source = _failing_source_line(lines)
+            summary += f": {source}" if source else ""
+    else:
+        summary = f"exit code {exit_code}"
+    return summary if len(summary) <= RESULT_LIMIT else summary[: RESULT_LIMIT - 3] + "..."
+
+
+def bench_report(benchmark: str, scores: Sequence[TaskScore], duration_s: float) -> dict:
+    """The `agentcoder bench --json` object."""
+    passed = sum(score.passed for score in scores)
+    return {
+        "benchmark": benchmark,
+        "pass_at_1": round(passed / len(scores), 4) if scores else 0.0,
+        "passed": passed,
+        "total": len(scores),
+        "duration_s": round(duration_s, 2),
+        "tasks": [
+            {"task_id": s.task_id, "passed": s.passed, "result": s.result, "duration_s": round(s.duration_s, 3)}
+            for s in scores
+        ],
+    }
+
+
+def format_report(report: dict) -> str:
+    """The report as text: pass@1 on the first line, then each task that did not pass."""
+    lines = [
+        f"{report['benchmark']}: pass@1 {report['pass_at_1']:.1%} ({report['passed']}/{report['total']} passed)"
+        f" in {report['duration_s']:.1f} s"
+    ]
+    failed = [task for task in report["tasks"] if not task["passed"]]
+    if failed:
+        lines.append("not passed:")
+        lines += [f"  {task['task_id']}: {task['result']}" for task in failed]
+    return "\n".join(lines)
+
+
+def run_score(
+    name: str,
+    completions_path: Path | str | None,
+    limit: int | None,
+    as_json: bool,
+    sandbox: Sandbox,
+    image: str,
+    *,
+    timeout_s: float = 10.0,
+    parallel: int = 2,
+) -> tuple[int, str | dict]:
+    """`agentcoder bench NAME --completions FILE [--limit N] [--json]`: (exit code, text or JSON object).
+
+    Exit 0 with the report once the tasks were scored (whatever pass@1 is); exit 2 with a one-line
+    message for a usage or input error, even when `as_json` is set.
+    """
+    try:
+        every_task = load_tasks(name)
+        if limit is not None and limit < 1:
+            raise BenchInputError(f"--limit must be at least 1, not {limit}")
+        if completions_path is None:
+            # The seam for agent mode: solve each task from bench_data.agent_prompt, then score as below.
+            raise BenchInputError(
+                "running the agents on a benchmark is not available yet: pass --completions FILE"
+            )
+        completions = read_completions(completions_path)
+        known = {task.task_id for task in every_task}
+        unknown = sorted(set(completions) - known)
+        if unknown:
+            raise BenchInputError(
+                f"{completions_path}: {len(unknown)} task id(s) are not in {name}, for example {', '.join(unknown[:3])}"
+            )
+    except BenchInputError as exc:
+        return 2, str(exc)
+    tasks = every_task[:limit] if limit is not None else every_task
+    started = time.monotonic()
+    scores = score_completions(sandbox, image, tasks, completions, timeout_s=timeout_s, parallel=parallel)
+    report = bench_report(name, scores, time.monotonic() - started)
+    return 0, report if as_json else format_report(report)
+
+
+def _score_batch(sandbox: Sandbox, image: str, batch: Sequence[tuple[str, str]], timeout_s: float) -> list[TaskScore]:
+    names = [f"tasks/{index:04d}.py" for index in range(len(batch))]
+    files = {"bench_runner.py": RUNNER.read_text(encoding="utf-8")}
+    files.update((name, program) for name, (_, program) in zip(names, batch))
+    command = ["python3", "-I", "bench_runner.py", "--timeout", str(timeout_s), "--sentinel", SENTINEL, *names]
+    # Each task has its own timeout inside; this outer one only catches a runner that cannot finish.
+    container_timeout = len(batch) * (timeout_s + 2) + 30
+    exit_code, output, timed_out = sandbox.run_script(image, files, command, container_timeout)
+    records = _parse_runner_output(output)
+    scores = []
+    for name, (task_id, _) in zip(names, batch):
+        record = records.get(name)
+        if record is not None:
+            scores.append(_score_from_record(task_id, record))
+        elif timed_out:
+            scores.append(TaskScore(task_id, False, "timed out"))
+        else:
+            scores.append(TaskScore(task_id, False, f"failed: no result from the sandbox (exit code {exit_code})"))
+    return scores
+
+
+def _parse_runner_output(output: str) -> dict[str, dict]:
+    records = {}
+    for line in output.splitlines():
+        if line.startswith(RUNNER_PREFIX):
+            try:
+                record = json.loads(line[len(RUNNER_PREFIX) :])
+            except ValueError:
+                continue  # a line cut by a kill
+            records[record["name"]] = record
+    return records
+
+
+def _score_from_record(task_id: str, record: dict) -> TaskScore:
+    duration = float(record.get("duration_s", 0.0))
+    if record["timed_out"]:
+        return TaskScore(task_id, False, "timed out", duration)
+    if record["exit"] == 0 and record["finished"]:
+        return TaskScore(task_id, True, "passed", duration)
+    return TaskScore(task_id, False, "failed: " + summarise_failure(record["stderr"], record["exit"]), duration)
+
+
+def _failing_source_line(lines: Sequence[str]) -> str:
+    # In a traceback the source line follows its `File "...", line N` line; the last one is where it failed.
+    for index in range(len(lines) - 1, 0, -1):
+        if lines[index - 1].lstrip().startswith('File "'):
+            return lines[index].strip()
+    return ""
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
