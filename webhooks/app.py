@@ -1,0 +1,160 @@
+"""The HTTP edge: verify GitHub's signature, dedupe, route, enqueue, answer at once.
+
+Nothing here calls the network; the job body runs later in a worker. Unexpected errors
+are caught here (and only here, on the HTTP side) and answered with a one-line 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bot.config import ConfigError, Settings
+from bot.jobs import Job, JobQueue, describe_error
+from webhooks.routes import route
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+DELIVERY_HEADER = "X-GitHub-Delivery"
+EVENT_HEADER = "X-GitHub-Event"
+MAX_JOBS_LISTED = 500
+
+
+def signature_of(secret: str, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub sends for this body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_is_valid(secret: str, body: bytes, header: str | None) -> bool:
+    """True when `header` is the sha256 HMAC of the raw body, compared in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    return hmac.compare_digest(signature_of(secret, body).encode(), header.encode("utf-8", "replace"))
+
+
+def create_app(
+    settings: Settings,
+    queue: JobQueue,
+    *,
+    bot_login: str,
+    on_enqueue: Callable[[Job], None] | None = None,
+) -> FastAPI:
+    """The webhook receiver, the health check and (with an admin token) the job list."""
+    if not settings.webhook_secret:
+        raise ConfigError("set AGENTCODER_WEBHOOK_SECRET to the App's webhook secret")
+    secret = settings.webhook_secret
+    app = FastAPI(title="AgentCoder", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(_CatchAll)
+
+    def accept(event: str, delivery_id: str, body: bytes) -> JSONResponse:
+        """Dedupe, parse, route and enqueue one verified delivery (runs off the event loop)."""
+        if queue.seen_delivery(delivery_id):
+            return JSONResponse({"status": "duplicate"}, status_code=200)
+        try:
+            try:
+                payload = json.loads(body)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                queue.forget_delivery(delivery_id)
+                return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+            job = None
+            if isinstance(payload, dict):
+                job = route(event, payload, trigger_label=settings.trigger_label, bot_login=bot_login,
+                            delivery_id=delivery_id)
+            if job is None:
+                return JSONResponse({"status": "ignored"}, status_code=200)
+            job = queue.enqueue(job)
+        except BaseException:
+            # Nothing was queued: let GitHub's redelivery of this id be taken, not called a duplicate.
+            queue.forget_delivery(delivery_id)
+            raise
+        log.info("delivery %s: queued job %s for %s #%s (%s)", delivery_id, job.id, job.repo,
+                 job.issue_number, job.trigger)
+        if on_enqueue is not None:
+            try:
+                on_enqueue(job)
+            except Exception as exc:  # the job is stored; a worker's next poll picks it up
+                log.error("after queueing job %s: %s", job.id, describe_error(exc))
+        return JSONResponse({"status": "queued", "job": job.id}, status_code=202)
+
+    @app.post("/webhooks")
+    async def receive_webhook(request: Request) -> JSONResponse:
+        """GitHub's deliveries: 202 when a job was queued, 200 when ignored or a duplicate."""
+        body = await request.body()
+        if not signature_is_valid(secret, body, request.headers.get(SIGNATURE_HEADER)):
+            return JSONResponse({"error": f"missing or wrong {SIGNATURE_HEADER}"}, status_code=401)
+        delivery_id = request.headers.get(DELIVERY_HEADER, "").strip()
+        if not delivery_id:
+            return JSONResponse({"error": f"missing {DELIVERY_HEADER}"}, status_code=400)
+        event = request.headers.get(EVENT_HEADER, "")
+        return await run_in_threadpool(accept, event, delivery_id, body)
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        """Liveness."""
+        return {"status": "ok"}
+
+    if settings.admin_token:
+        admin_token = settings.admin_token.encode()
+
+        @app.get("/api/jobs")
+        def list_jobs(request: Request, limit: int = 50) -> JSONResponse:
+            """Recent jobs, newest first; needs `Authorization: Bearer <AGENTCODER_ADMIN_TOKEN>`."""
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), admin_token):
+                return JSONResponse({"error": "unauthorized"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+            jobs = queue.recent(max(1, min(limit, MAX_JOBS_LISTED)))
+            return JSONResponse([_job_json(job) for job in jobs])
+
+    return app
+
+
+def _job_json(job: Job) -> dict:
+    return {
+        "id": job.id,
+        "repo": job.repo,
+        "issue": job.issue_number,
+        "trigger": job.trigger,
+        "state": job.state,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "detail": job.detail,
+    }
+
+
+class _CatchAll:
+    """Turn any unexpected error into a one-line JSON 500, logged without secrets or traceback."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("%s %s failed: %s", scope.get("method"), scope.get("path"), describe_error(exc))
+            if started:
+                return
+            response = JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
+            await response(scope, receive, send)
