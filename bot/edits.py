@@ -1,0 +1,445 @@
+"""Parse and apply the programmer agent's SEARCH/REPLACE edit blocks (aider's format).
+
+Pure code: the caller passes file contents in through `read_file` and writes `ApplyResult.files`
+out itself. Bad model output never raises; each problem becomes one message precise enough for
+the model to fix on its next turn.
+"""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+HEAD, DIVIDER, TAIL = "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"
+_MARKER = re.compile(
+    r"^[ \t]*(?:(?P<head><{5,9} SEARCH>?)|(?P<divider>={5,9})|(?P<tail>>{5,9} REPLACE))[ \t]*$", re.M
+)
+_PATH_LOOKBACK_LINES = 8
+_LABEL = re.compile(r"^(?:file ?(?:name|path)?|path)\s*:\s*", re.I)
+_BACKTICKED = re.compile(r"`([^`\s]+)`")
+_WORD = re.compile(r"\w+")
+_SHOWN_LINES = 30
+_CANDIDATE_WINDOWS = 10
+_SIMILARITY_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class EditBlock:
+    """One SEARCH/REPLACE block: replace `search` in the file at `path` by `replace`."""
+
+    path: str  # repository-relative POSIX path, as the model wrote it (markdown decoration stripped)
+    search: str  # "" creates a new file
+    replace: str
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """The well-formed blocks of a model answer, and one sentence per malformed one."""
+
+    blocks: list[EditBlock]
+    problems: list[str]
+
+
+@dataclass
+class ApplyResult:
+    """New full text of every changed or created file, and one message per block not applied."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    applied: int = 0
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _OpenBlock:
+    path: str | None
+    line: int
+    body_start: int
+    divider: re.Match | None = None
+
+    def unfinished(self, reason: str) -> str:
+        what = f"The SEARCH/REPLACE block for {self.path}" if self.path else "A SEARCH/REPLACE block"
+        return f"{what} starting at line {self.line} of your answer {reason}; resend the whole block."
+
+
+def parse_edit_blocks(text: str) -> ParseResult:
+    """Find the SEARCH/REPLACE blocks of a model answer; malformed blocks become problems."""
+    text = text.replace("\r\n", "\n")
+    blocks: list[EditBlock] = []
+    problems: list[str] = []
+    if "<<<<<" not in text and ">>>>>" not in text:
+        return ParseResult(blocks, problems)
+    line_of = _LineCounter(text)
+    block: _OpenBlock | None = None
+    previous_path: str | None = None
+    boundary = 0  # the path of a block is looked for only after the previous block's last marker
+    for marker in _MARKER.finditer(text):
+        kind = marker.lastgroup
+        after = min(marker.end() + 1, len(text))
+        if kind == "head":
+            line = line_of(marker.start())
+            if block is not None:
+                missing = TAIL if block.divider else DIVIDER
+                problems.append(block.unfinished(f"has no `{missing}` line before the next `{HEAD}` (line {line})"))
+            path, only_separators = _path_before(text, marker.start(), boundary)
+            if path is None and only_separators:
+                path = previous_path  # aider's convention: more blocks for the same file may omit the path
+            block = _OpenBlock(path, line, after)
+            previous_path = path or previous_path
+        elif kind == "divider":
+            if block is None or block.divider is not None:
+                continue  # outside a block it is prose (a setext heading); inside REPLACE, content
+            block.divider = marker
+        elif block is None:
+            problems.append(
+                f"Line {line_of(marker.start())} of your answer has `{TAIL}` without a `{HEAD}` before it;"
+                f" a block is the file path, `{HEAD}`, the old lines, `{DIVIDER}`, the new lines, `{TAIL}`."
+            )
+        elif block.divider is None:
+            problems.append(block.unfinished(f"has no `{DIVIDER}` line between `{HEAD}` and `{TAIL}`"))
+            block = None
+        elif block.path is None:
+            problems.append(
+                f"The SEARCH/REPLACE block starting at line {block.line} of your answer has no file path;"
+                f" write the repository-relative path alone on the line just before `{HEAD}`"
+                " (or before the opening ``` fence) and resend the block."
+            )
+            block = None
+        else:
+            search = text[block.body_start : block.divider.start()]
+            replace = text[min(block.divider.end() + 1, marker.start()) : marker.start()]
+            blocks.append(EditBlock(block.path, search, replace))
+            block = None
+        boundary = after
+    if block is not None:
+        section = "REPLACE" if block.divider else "SEARCH"
+        missing = TAIL if block.divider else DIVIDER
+        problems.append(block.unfinished(f"has no `{missing}` line: the answer ends inside its {section} section"))
+    return ParseResult(blocks, problems)
+
+
+class _LineCounter:
+    """1-based line number of an offset; offsets must be asked in increasing order."""
+
+    def __init__(self, text: str):
+        self.text, self.offset, self.line = text, 0, 1
+
+    def __call__(self, offset: int) -> int:
+        self.line += self.text.count("\n", self.offset, offset)
+        self.offset = offset
+        return self.line
+
+
+def _path_before(text: str, head_start: int, boundary: int) -> tuple[str | None, bool]:
+    """The path written on the lines just before a `<<<<<<< SEARCH` line, skipping fences and blanks.
+
+    The flag says that nothing but fences, blank lines and `...` came before (so no path was given).
+    """
+    end = head_start
+    for _ in range(_PATH_LOOKBACK_LINES):
+        if end <= boundary:
+            return None, True
+        newline = text.rfind("\n", boundary, end - 1)
+        start = newline + 1 if newline >= 0 else boundary
+        line = text[start : end - 1].strip()
+        end = start
+        if not line or line.startswith(("```", "~~~")) or line in ("...", "…"):
+            continue
+        path = _path_from_line(line)
+        return path, False
+    return None, True
+
+
+def _path_from_line(line: str) -> str | None:
+    """The path on a line such as `src/a.py`, **src/a.py**, # File: `src/a.py`:; None for prose."""
+    path = line
+    while True:
+        stripped = path.strip().lstrip("#>").strip()
+        if stripped.startswith(("- ", "* ")):
+            stripped = stripped[2:]
+        stripped = _LABEL.sub("", stripped.rstrip(":").strip("*`'\"").strip())
+        if stripped == path:
+            break
+        path = stripped
+    path = path.replace("\\_", "_")
+    if any(char.isalnum() for char in path) and not any(char.isspace() for char in path):
+        return path
+    named = [span for span in _BACKTICKED.findall(line) if "." in span or "/" in span]
+    return named[0] if len(named) == 1 else None
+
+
+# -- applying ---------------------------------------------------------------------------------
+
+
+def apply_edits(
+    blocks: Sequence[EditBlock],
+    read_file: Callable[[str], str | None],
+    refuse: Callable[[str], str | None] = lambda path: None,
+) -> ApplyResult:
+    """Apply blocks in order, each against the result of the ones before; failures become problems."""
+    result = ApplyResult()
+    current: dict[str, str | None] = {}
+    original: dict[str, str | None] = {}
+    for block in blocks:
+        path, problem = normalize_path(block.path)
+        if problem is None:
+            reason = refuse(path)
+            problem = f"Edit to {path} refused: {reason}" if reason else None
+        if problem is None and path not in current:
+            try:
+                current[path] = original[path] = read_file(path)
+            except (OSError, UnicodeError) as exc:  # a path the model made up may name a directory
+                problem = f"{path} could not be read ({exc}); edit a text file inside the repository."
+        if problem is None:
+            new_text, problem = _apply_block(path, current[path], _as_lines(block.search), _as_lines(block.replace))
+            if problem is None:
+                current[path] = new_text
+                result.applied += 1
+        if problem is not None:
+            result.problems.append(problem)
+    result.files = {path: text for path, text in current.items() if text is not None and text != original[path]}
+    return result
+
+
+def normalize_path(path: str) -> tuple[str, str | None]:
+    """A block's path as a clean repository-relative POSIX path, or a reason why it cannot be edited."""
+    path = path.strip()
+    if not path:
+        return path, "A SEARCH/REPLACE block has an empty file path; write the path just before the block."
+    if any(ord(char) < 32 for char in path):
+        return path, f"{path!r} is not a usable file path (it contains control characters)."
+    if path.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", path) or path.startswith("\\"):
+        return path, f"{path} is an absolute path; use the path relative to the repository root."
+    if "\\" in path:
+        return path, f"{path} uses backslashes; write repository-relative paths with forward slashes."
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        return path, f"{path} points outside the repository ('..' is not allowed); use a path inside it."
+    if ".git" in parts:
+        return path, f"{path} is inside .git/, which may not be edited."
+    if path.endswith("/") or not parts:
+        return path, f"{path} names a directory, not a file."
+    return "/".join(parts), None
+
+
+def _as_lines(text: str) -> str:
+    text = text.replace("\r\n", "\n")
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _apply_block(path: str, text: str | None, search: str, replace: str) -> tuple[str | None, str | None]:
+    """New text of the file after one block, or the problem that stopped it."""
+    if not search.strip():
+        if text is None or not text.strip():
+            return replace, None
+        return None, (
+            f"{path} already exists and is not empty, so it cannot be created with an empty SEARCH section;"
+            " put the exact existing lines to change in the SEARCH section."
+        )
+    if text is None:
+        return None, (
+            f"{path} does not exist, so its SEARCH section cannot match. To create a new file use an empty"
+            " SEARCH section; to edit an existing file use its exact path."
+        )
+    crlf = "\r\n" in text and text.count("\n") == text.count("\r\n")
+    body = text.replace("\r\n", "\n") if crlf else text
+    new_body, matches = _replace(body, search, replace)
+    if new_body is not None:
+        return (new_body.replace("\n", "\r\n") if crlf else new_body), None
+    if matches:
+        return None, _ambiguous_message(path, search, matches)
+    return None, _no_match_message(path, body, search, replace)
+
+
+def _replace(body: str, search: str, replace: str) -> tuple[str | None, list[int]]:
+    """Replace the one place SEARCH matches, trying stricter matches first.
+
+    Returns the new text, or None and the 1-based first lines of all matches when there are several.
+    """
+    hay = body.split("\n")
+    final_newline = hay[-1] == ""
+    if final_newline:
+        hay.pop()
+    needle, new = search.split("\n")[:-1], replace.split("\n")[:-1]
+    attempts = [(needle, new)]
+    trimmed = _trim_blank_ends(needle, new)
+    if trimmed[0] and trimmed[0] != needle:
+        attempts.append(trimmed)
+    keys_rstrip = [line.rstrip() for line in hay]
+    keys_strip = [line.strip() for line in hay]
+    for needle, new in attempts:
+        stages = (
+            _windows(hay, needle, new, hay, needle),
+            _windows(hay, needle, new, keys_rstrip, [line.rstrip() for line in needle]),
+            _windows(hay, needle, new, keys_strip, [line.strip() for line in needle], reindent=True),
+        )
+        for found in stages:
+            if len(found) == 1:
+                start, lines = found[0]
+                hay[start : start + len(needle)] = lines
+                return "\n".join(hay) + ("\n" if final_newline and hay else ""), []
+            if found:
+                return None, [start + 1 for start, _ in found]
+    return None, []
+
+
+def _windows(
+    hay: list[str], needle: list[str], new: list[str], hay_keys: list[str], needle_keys: list[str],
+    reindent: bool = False,
+) -> list[tuple[int, list[str]]]:
+    """Every place where the needle's keys equal the file's keys, with the replacement lines for it."""
+    size, first = len(needle), needle_keys[0]
+    found = []
+    for start, key in enumerate(hay_keys):
+        if key == first and hay_keys[start : start + size] == needle_keys:
+            lines = _reindented(hay[start : start + size], needle, new) if reindent else new
+            if lines is not None:
+                found.append((start, lines))
+    return found
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _reindented(window: list[str], needle: list[str], new: list[str]) -> list[str] | None:
+    """The replacement shifted by the needle's uniform indentation offset from the file, if uniform."""
+    pairs = [(_indent(have), _indent(want)) for have, want in zip(window, needle) if want.strip()]
+    missing = {have[: len(have) - len(want)] if have.endswith(want) else None for have, want in pairs}
+    if len(missing) == 1 and None not in missing:
+        prefix = missing.pop()
+        return [prefix + line if line.strip() else line for line in new]
+    extra = {want[: len(want) - len(have)] if want.endswith(have) else None for have, want in pairs}
+    if len(extra) == 1 and None not in extra:
+        prefix = extra.pop()
+        return [line[_common_prefix_length(_indent(line), prefix) :] for line in new]
+    return None
+
+
+def _common_prefix_length(a: str, b: str) -> int:
+    length = 0
+    while length < min(len(a), len(b)) and a[length] == b[length]:
+        length += 1
+    return length
+
+
+def _trim_blank_ends(needle: list[str], new: list[str]) -> tuple[list[str], list[str]]:
+    """Drop blank lines at the ends of SEARCH, and as many of the same blank ends of REPLACE."""
+    lead = _count_blank(needle)
+    trail = _count_blank(reversed(needle[lead:]))
+    new_lead = min(lead, _count_blank(new))
+    new_trail = min(trail, _count_blank(reversed(new[new_lead:])))
+    return needle[lead : len(needle) - trail], new[new_lead : len(new) - new_trail]
+
+
+def _count_blank(lines) -> int:
+    count = 0
+    for line in lines:
+        if line.strip():
+            break
+        count += 1
+    return count
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+
+def _ambiguous_message(path: str, search: str, starts: list[int]) -> str:
+    lines = ", ".join(str(start) for start in starts)
+    return (
+        f"The SEARCH section for {path} matches {len(starts)} places (starting at lines {lines});"
+        " include more surrounding lines so that it matches only one. It searched for:\n"
+        + _quoted(_trimmed_lines(search))
+    )
+
+
+def _no_match_message(path: str, body: str, search: str, replace: str) -> str:
+    wanted = _trimmed_lines(search)
+    parts = [f"The SEARCH section for {path} does not match the file. It searched for:", _quoted(wanted)]
+    hay = body.split("\n")
+    if hay[-1] == "":
+        hay.pop()
+    similar = _most_similar(hay, wanted)
+    if not body.strip():
+        parts.append(f"{path} is empty; to fill it, use an empty SEARCH section.")
+    elif similar is None:
+        parts.append(f"No lines of {path} are similar to it.")
+    else:
+        start, end = similar
+        where = f"line {start + 1}" if end - start == 1 else f"lines {start + 1}-{end}"
+        parts += [f"Did you mean {where} of {path}?", _quoted(hay[start:end])]
+    added = "\n".join(_trimmed_lines(replace))
+    if added.strip() and added in body:
+        parts.append(f"The REPLACE lines are already in {path}; if this change is made already, drop this block.")
+    if any(line.strip() in ("...", "…") for line in wanted):
+        parts.append("Do not shorten a SEARCH section with '...': copy every line it spans.")
+    parts.append(
+        "The SEARCH section must copy existing lines exactly, comments and docstrings included;"
+        " resend this block with its SEARCH section fixed."
+    )
+    return "\n".join(parts)
+
+
+def _most_similar(hay: list[str], wanted: list[str]) -> tuple[int, int] | None:
+    """Start and end (exclusive) of the file chunk most like `wanted`, or None when nothing is close.
+
+    Cheap word overlap (rare words weigh more) picks a few candidate windows; difflib decides.
+    """
+    if not hay or not wanted:
+        return None
+    size = min(len(wanted), len(hay))
+    wanted_words = set(_WORD.findall("\n".join(wanted)))
+    line_words = [set(_WORD.findall(line)) for line in hay]
+    frequency = Counter(word for words in line_words for word in words & wanted_words)
+    scores = [sum(1 / frequency[word] for word in words & wanted_words) for words in line_words]
+    totals = [0.0, *accumulate(scores)]
+    starts = heapq.nlargest(
+        _CANDIDATE_WINDOWS, range(len(hay) - size + 1), key=lambda start: (totals[start + size] - totals[start], -start)
+    )
+    target = "\n".join(line.strip() for line in wanted)
+    best, best_ratio = None, _SIMILARITY_THRESHOLD
+    for start in sorted(starts):
+        chunk = "\n".join(line.strip() for line in hay[start : start + size])
+        ratio = difflib.SequenceMatcher(None, target[:4000], chunk[:4000], autojunk=False).ratio()
+        if ratio > best_ratio:
+            best, best_ratio = (start, start + size), ratio
+    return best
+
+
+def _trimmed_lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    lead = _count_blank(lines)
+    trail = _count_blank(reversed(lines[lead:]))
+    return lines[lead : len(lines) - trail]
+
+
+def _quoted(lines: list[str]) -> str:
+    """Lines inside a fence longer than any fence in them, shortened to the first few dozen."""
+    shown = lines[:_SHOWN_LINES]
+    longest = max((len(line.lstrip()) - len(line.lstrip().lstrip("`")) for line in shown), default=0)
+    fence = "`" * max(3, longest + 1)
+    text = "\n".join([fence, *shown, fence])
+    if len(lines) > len(shown):
+        text += f"\n({len(lines) - len(shown)} more lines not shown)"
+    return text
+
+
+def describe_problems(problems: list[str]) -> str:
+    """Render problems as the feedback text for the model's next turn ("" when there are none)."""
+    if not problems:
+        return ""
+    count = len(problems)
+    sections = [f"## Problem {number} of {count}\n{problem}" for number, problem in enumerate(problems, 1)]
+    return (
+        f"{'1 problem' if count == 1 else f'{count} problems'} with your SEARCH/REPLACE blocks:\n\n"
+        + "\n\n".join(sections)
+        + "\n\nBlocks not mentioned above were applied: do not send them again."
+        " Reply with corrected SEARCH/REPLACE blocks for the problems above only."
+    )
