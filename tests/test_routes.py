@@ -74,6 +74,8 @@ def test_a_label_on_a_pull_request_is_ignored():
     payload = labeled()
     payload["issue"]["pull_request"] = {"url": "x"}
     assert run("issues", payload) is None
+    payload["issue"]["pull_request"] = None  # present but empty: still a plain issue
+    assert run("issues", payload) is not None
 
 
 @pytest.mark.parametrize(
@@ -123,7 +125,8 @@ def test_edited_or_deleted_comments_are_ignored(action):
 
 
 def test_ping_and_other_events_are_ignored():
-    assert run("ping", {"zen": "Keep it logically awesome.", "hook_id": 1, "sender": {"login": "m", "type": "User"}}) is None
+    ping = {"zen": "Keep it logically awesome.", "hook_id": 1, "sender": {"login": "m", "type": "User"}}
+    assert run("ping", ping) is None
     assert run("pull_request", labeled()) is None
     assert run("push", {"ref": "refs/heads/main"}) is None
 
@@ -173,4 +176,5 @@ def test_wrongly_typed_payloads_are_ignored_without_raising(mutate):
 
 
 def test_non_dict_payload_is_ignored():
-    assert route("issues", [], trigger_label="agentcoder", bot_login=BOT, delivery_id="d") is None  # type: ignore[arg-type]
+    not_a_dict: dict = []  # type: ignore[assignment]
+    assert route("issues", not_a_dict, trigger_label="agentcoder", bot_login=BOT, delivery_id="d") is None

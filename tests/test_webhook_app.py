@@ -156,7 +156,8 @@ def test_a_redelivery_is_answered_duplicate_and_queues_one_job(client, queue):
 
 
 def test_ping_is_acknowledged_and_ignored(client, queue):
-    ping = {"zen": "Design for failure.", "hook_id": 1, "hook": {"type": "App"}, "sender": {"login": "maint", "type": "User"}}
+    ping = {"zen": "Design for failure.", "hook_id": 1, "hook": {"type": "App"},
+            "sender": {"login": "maint", "type": "User"}}
     response = deliver(client, "ping", ping)
     assert response.status_code == 200 and response.json() == {"status": "ignored"}
     assert queue.recent() == []

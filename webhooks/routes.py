@@ -28,7 +28,7 @@ def route(event: str, payload: dict, *, trigger_label: str, bot_login: str, deli
 
 def _labeled(payload: dict, trigger_label: str, delivery_id: str) -> Job | None:
     issue = payload["issue"]
-    if "pull_request" in issue:
+    if issue.get("pull_request"):
         return None
     # GitHub treats label names case-insensitively ("AgentCoder" and "agentcoder" are one label).
     if _text(payload["label"]["name"]).casefold() != trigger_label.casefold():
