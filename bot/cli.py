@@ -94,7 +94,60 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-COMMANDS = {"check": cmd_check}
+def _model_client(settings: Settings):
+    from bot.llm import LLMError, ModelClient
+
+    try:
+        return ModelClient.from_settings(settings)
+    except LLMError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _progress(message: str) -> None:
+    print(f"[agentcoder] {message}", file=sys.stderr, flush=True)
+
+
+def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
+    """`agentcoder fix PATH`: the whole loop on a local checkout; the result lands on a new branch."""
+    from bot.agents import Issue
+    from bot.fix import NotFixable, branch_for, build_loop, run_fix
+    from bot.report import markdown_log
+    from bot.workspace import Workspace, WorkspaceError, temporary_directory
+
+    if not args.path.is_dir():
+        raise UsageError(f"{args.path} is not a directory")
+    if args.issue_file is not None:
+        try:
+            text = args.issue_file.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise UsageError(f"cannot read --issue-file {args.issue_file}: {exc.strerror}") from exc
+    else:
+        text = args.issue
+    issue = Issue.from_text(text)
+    model = _model_client(settings)
+    sandbox = _sandbox(settings)
+    loop = build_loop(settings, sandbox, model, progress=_progress)
+    with temporary_directory("agentcoder-fix-") as scratch:
+        try:
+            workspace = Workspace.clone_local(args.path, scratch / "work")
+            outcome = run_fix(loop, workspace, issue, branch_for(issue))
+            if outcome.commit:
+                workspace.publish_to_local(args.path, outcome.branch)
+        except (NotFixable, WorkspaceError) as exc:
+            raise UsageError(str(exc)) from exc
+    print(markdown_log(outcome))
+    if outcome.commit:
+        print(f"The {'fix' if outcome.resolved else 'best attempt'} is on branch {outcome.branch} "
+              f"(commit {outcome.commit[:12]}); your checkout's own branch and files are unchanged.")
+    if args.json_log is not None:
+        try:
+            args.json_log.write_text(json.dumps(outcome.to_json(), indent=2))
+        except OSError as exc:
+            raise UsageError(f"cannot write --json-log {args.json_log}: {exc.strerror}") from exc
+    return EXIT_OK if outcome.resolved else EXIT_FAILED
+
+
+COMMANDS = {"check": cmd_check, "fix": cmd_fix}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,6 +68,8 @@ class Limits:
 class TestOutcome:
     """One test's result."""
 
+    __test__ = False  # not a pytest test class
+
     id: str
     outcome: str  # passed | failed | error | skipped
     message: str = ""

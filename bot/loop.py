@@ -1,0 +1,318 @@
+"""THE loop: the three agents of the AgentCoder paper, applied to a whole repository.
+
+    baseline: the suite on the unchanged code (what already fails is never blamed on the change)
+    test designer → new tests → validated on the unchanged code (fail-to-pass or regression)
+    up to N times: programmer edits → executor runs suite + new tests → real failures fed back
+
+Read `run` top to bottom; each step below it is one box of the paper's figure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.agents import Issue, Programmer, TestDesigner, test_explanations
+from bot.context import is_test_path, relevant_files, repository_map
+from bot.edits import apply_edits, describe_problems
+from bot.executor import RunResult, Sandbox, SetupFailed
+from bot.llm import LLMError
+from bot.outcome import DesignAttempt, GeneratedTest, Iteration, Outcome, TestSummary, Usage
+from bot.prompting import render
+from bot.repo_config import RepoConfig, load_repo_config
+from bot.summary import format_counts
+from bot.workspace import Workspace, slugify
+
+CHARS_PER_TOKEN = 4
+FAILURE_CHARS = 1_500
+FEEDBACK_CHARS = 10_000
+
+
+class Cancelled(Exception):
+    """The job was superseded or stopped while the loop ran."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The loop's budgets."""
+
+    max_iterations: int = 5
+    max_test_design_attempts: int = 3
+    token_budget: int = 400_000
+    wall_time_budget_s: float = 1800.0
+    context_token_budget: int = 12_000
+
+    @classmethod
+    def from_settings(cls, settings) -> Limits:
+        """The budgets configured in the settings."""
+        return cls(settings.max_iterations, settings.max_test_design_attempts, settings.token_budget,
+                   settings.wall_time_budget_s, settings.context_token_budget)
+
+
+def test_file_for(issue: Issue) -> str:
+    """Where the generated tests live: by issue number, else by a slug of the title."""
+    if issue.number is not None:
+        return f"tests/agentcoder/test_issue_{issue.number}.py"
+    return f"tests/agentcoder/test_{slugify(issue.title, 40).replace('-', '_')}.py"
+
+
+class AgentLoop:
+    """Runs the programmer, the test designer and the executor until the issue is fixed or a budget runs out."""
+
+    def __init__(self, sandbox: Sandbox, programmer: Programmer, designer: TestDesigner, limits: Limits = Limits(),
+                 *, is_cancelled: Callable[[], bool] = lambda: False, progress: Callable[[str], None] = lambda _: None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.sandbox = sandbox
+        self.programmer = programmer
+        self.designer = designer
+        self.limits = limits
+        self.is_cancelled = is_cancelled
+        self.progress = progress
+        self.clock = clock
+        self._started = 0.0
+
+    def run(self, workspace: Workspace, issue: Issue, guidance: str = "") -> Outcome:
+        """The whole loop on a working copy; leaves the best attempt (and the new tests) in it."""
+        started = self._started = self.clock()
+        issue = issue.trimmed()
+        outcome = Outcome(issue_title=issue.title, issue_number=issue.number, test_file=test_file_for(issue))
+        try:
+            config = load_repo_config(workspace.path)
+            start = workspace.head()
+            outcome.baseline = self._baseline(workspace, config, outcome)
+            self._design_tests(workspace, issue, config, outcome)
+            self._iterate(workspace, issue, guidance, config, start, outcome)
+        except SetupFailed as exc:
+            outcome.stop_reason = "setup failed: installing the repository in the sandbox did not work"
+            outcome.notes.append("setup log (tail):\n" + exc.log_tail[-2000:])
+        except Cancelled:
+            outcome.stop_reason = "cancelled: a newer request for this issue superseded this run"
+        except LLMError as exc:
+            outcome.stop_reason = f"model error: {exc}"
+        finally:
+            outcome.wall_s = round(self.clock() - started, 3)
+        return outcome
+
+    # -- the boxes of the figure ------------------------------------------------------------
+
+    def _baseline(self, workspace: Workspace, config: RepoConfig, outcome: Outcome) -> TestSummary:
+        self.progress("running the existing tests on the unchanged code")
+        run = self._run_suite(workspace, config, outcome)
+        baseline = TestSummary.of(run)
+        if baseline.failing:
+            outcome.notes.append(f"{len(baseline.failing)} test(s) already fail on the unchanged code and are not"
+                                 f" blamed on the change: {', '.join(baseline.failing[:20])}")
+        return baseline
+
+    def _design_tests(self, workspace: Workspace, issue: Issue, config: RepoConfig, outcome: Outcome) -> None:
+        """Test designer → new tests, validated on the unchanged code; unusable modules go back to the designer."""
+        sources = workspace.source_files()
+        interfaces = repository_map(sources, self.limits.context_token_budget * CHARS_PER_TOKEN // 2)
+        problem = previous = None
+        for attempt in range(1, self.limits.max_test_design_attempts + 1):
+            self._check_budgets(outcome)
+            self.progress(f"test designer: writing tests (attempt {attempt})")
+            design = self.designer.design(issue, interfaces, outcome.test_file, config.instructions, problem, previous)
+            self._count(outcome, "test_designer", design.reply)
+            problem, previous = design.problem, design.code
+            if problem is None:
+                run = self._run_new_tests(workspace, config, design.code, outcome)
+                problem = self._unusable(run, outcome.test_file)
+                if problem is None:
+                    outcome.design_attempts.append(self._attempt(attempt, None, design))
+                    self._classify(design.code, run, outcome)
+                    return
+            outcome.design_attempts.append(self._attempt(attempt, problem, design))
+        outcome.notes.append(f"the test designer gave no usable tests in {self.limits.max_test_design_attempts}"
+                             f" attempts (last problem: {problem.splitlines()[0] if problem else 'none'});"
+                             " the change is judged by the existing suite only")
+
+    def _iterate(self, workspace: Workspace, issue: Issue, guidance: str, config: RepoConfig, start: str,
+                 outcome: Outcome) -> None:
+        """Programmer → edits → executor → feedback, until the new tests pass with no regressions."""
+        sources = workspace.source_files()
+        budget = self.limits.context_token_budget * CHARS_PER_TOKEN
+        query = f"{issue.title}\n{issue.body}\n{guidance}"
+        self.programmer.start(
+            issue, repository_map(sources, budget // 4), relevant_files(sources, query, budget * 3 // 4),
+            outcome.test_file, guidance, config.instructions, config.protected_paths,
+        )
+        refuse = self._refusal(workspace, config, outcome.test_file)
+        feedback: str | None = None
+        best: tuple[int, dict[str, str | None]] | None = None
+        for number in range(1, self.limits.max_iterations + 1):
+            if not self._check_budgets(outcome, stop=True):
+                break
+            began, model_before, test_before = self.clock(), outcome.model_s, outcome.test_s
+            self.progress(f"iteration {number}: programmer")
+            proposal = self.programmer.propose(feedback)
+            usage = self._count(outcome, "programmer", proposal.reply)
+            applied = apply_edits(proposal.parsed.blocks, workspace.read, refuse)
+            for path, text in applied.files.items():
+                workspace.write(path, text)
+            problems = proposal.parsed.problems + applied.problems
+            if not proposal.parsed.blocks and not problems:
+                problems.append("Your answer held no SEARCH/REPLACE blocks, so nothing changed. Answer with edits.")
+            if proposal.reply.truncated:
+                problems.append("Your answer was cut off at the model's length limit; send fewer, smaller blocks.")
+            self.progress(f"iteration {number}: running the tests")
+            suite, new_tests, regressions, failures = self._judge(workspace, config, outcome)
+            changed = [path for path in workspace.changed_files(start) if path != outcome.test_file]
+            feedback = self._feedback(number, workspace, problems, failures, outcome, changed)
+            score = len(regressions) + len(new_tests.failing) + (1 if not changed else 0)
+            if changed and (best is None or score < best[0]):
+                best = (score, {path: workspace.read(path) for path in changed})
+                outcome.best_iteration = number
+            resolved = bool(changed) and not regressions and not new_tests.failing and not suite.problem
+            outcome.iterations.append(Iteration(
+                number, proposal.plan, changed, problems, suite, new_tests, regressions,
+                "" if resolved else feedback, {"programmer": usage}, round(self.clock() - began, 3),
+                round(outcome.model_s - model_before, 3), round(outcome.test_s - test_before, 3),
+            ))
+            if resolved:
+                outcome.resolved, outcome.stop_reason = True, f"resolved in iteration {number}"
+                outcome.best_iteration = number
+                break
+        else:
+            outcome.stop_reason = f"not resolved after {self.limits.max_iterations} iterations"
+        if not outcome.resolved and best is not None:
+            workspace.restore(start, best[1])
+        if outcome.test_code is not None:
+            workspace.write(outcome.test_file, outcome.test_code)
+        outcome.files_changed = workspace.changed_files(start)
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _judge(self, workspace: Workspace, config: RepoConfig, outcome: Outcome):
+        """Run the suite and the new tests; what newly fails, and the failure text for the programmer."""
+        try:
+            run = self._run_suite(workspace, config, outcome)
+        except SetupFailed as exc:
+            summary = TestSummary(problem="setup failed after the change")
+            return summary, TestSummary(), ["(setup)"], [f"Installing the changed repository failed:\n{exc.log_tail[-2000:]}"]
+        suite = TestSummary.of(run)
+        baseline_failing = set(outcome.baseline.failing if outcome.baseline else [])
+        regressions = [test for test in suite.failing if test not in baseline_failing]
+        failures = _failure_texts(run, set(regressions))
+        if run.problem() and run.problem() != "no tests collected":
+            failures.append(run.problem())
+        new_tests = TestSummary()
+        if outcome.test_code is not None:
+            new_run = self._run_new_tests(workspace, config, outcome.test_code, outcome)
+            new_tests = TestSummary.of(new_run)
+            failures += _failure_texts(new_run, set(new_tests.failing))
+            if new_run.problem():
+                failures.append(f"{outcome.test_file}: {new_run.problem()}")
+                new_tests.failing = new_tests.failing or [outcome.test_file]
+        return suite, new_tests, regressions, failures
+
+    def _feedback(self, number: int, workspace: Workspace, problems: list[str], failures: list[str],
+                  outcome: Outcome, changed: list[str]) -> str:
+        text = "\n\n".join(failures)
+        if len(text) > FEEDBACK_CHARS:
+            text = text[:FEEDBACK_CHARS] + "\n...[more failures trimmed]"
+        budget = self.limits.context_token_budget * CHARS_PER_TOKEN // 2
+        files = []
+        for path in changed:
+            content = workspace.read(path)
+            if content is not None and len(content) <= budget:
+                files.append({"path": path, "text": content})
+                budget -= len(content)
+        return render(
+            "feedback", iteration=number, max_iterations=self.limits.max_iterations,
+            edit_problems=describe_problems(problems) if problems else "", failures=text,
+            preexisting=outcome.baseline.failing if outcome.baseline else [], changed_files=files,
+        )
+
+    def _run_suite(self, workspace: Workspace, config: RepoConfig, outcome: Outcome) -> RunResult:
+        run = self.sandbox.run_tests(workspace.path, config)
+        outcome.test_s += run.duration_s
+        self.progress(f"suite: {format_counts(run)}")
+        return run
+
+    def _run_new_tests(self, workspace: Workspace, config: RepoConfig, code: str, outcome: Outcome) -> RunResult:
+        run = self.sandbox.run_tests(workspace.path, config, extra_files={outcome.test_file: code},
+                                     selection=[outcome.test_file])
+        outcome.test_s += run.duration_s
+        self.progress(f"new tests: {format_counts(run)}")
+        return run
+
+    @staticmethod
+    def _unusable(run: RunResult, test_file: str) -> str | None:
+        """Why a designed module cannot be used as it is (it does not collect), or None."""
+        if run.collection_errors:
+            return "pytest could not collect the module:\n" + "\n".join(e.message[-FAILURE_CHARS:] for e in run.collection_errors)
+        if not run.tests and not run.timed_out:
+            return f"pytest collected no tests from {test_file}"
+        return None
+
+    def _classify(self, code: str, run: RunResult, outcome: Outcome) -> None:
+        """Fail on the unchanged code → fail-to-pass (the issue is reproduced); pass → regression test."""
+        outcome.test_code = code
+        explanations = test_explanations(code)
+        results = run.outcomes()
+        if run.running_at_timeout:
+            results[run.running_at_timeout] = "failed"
+        for name, explanation in explanations.items():
+            ids = [test_id for test_id in results if test_id.split("::")[-1].split("[")[0] == name]
+            for test_id in ids or [f"{outcome.test_file}::{name}"]:
+                result = results.get(test_id)
+                kind = {"passed": "regression", "failed": "fail_to_pass", "error": "fail_to_pass"}.get(result, "unverified")
+                outcome.generated_tests.append(GeneratedTest(test_id, kind, explanation))
+        outcome.reproduced = any(test.kind == "fail_to_pass" for test in outcome.generated_tests)
+        if not outcome.reproduced:
+            outcome.notes.append("No generated test fails on the unchanged code: the new tests do not reproduce"
+                                 " the issue, they only guard against regressions.")
+
+    def _refusal(self, workspace: Workspace, config: RepoConfig, test_file: str) -> Callable[[str], str | None]:
+        existing_tests = {path for path in workspace.files() if is_test_path(path)}
+
+        def refuse(path: str) -> str | None:
+            if path == test_file:
+                return f"{path} holds the generated tests, which the programmer may not change"
+            if path in existing_tests:
+                return f"{path} is one of the repository's existing tests, which are read-only"
+            if config.is_protected(path):
+                return f"{path} is protected by .agentcoder.yml (protected_paths)"
+            if workspace.is_binary(path):
+                return f"{path} is a binary file"
+            return None
+
+        return refuse
+
+    def _check_budgets(self, outcome: Outcome, *, stop: bool = False) -> bool:
+        """Raise on cancellation; False (with the stop reason set) when a budget is spent."""
+        if self.is_cancelled():
+            raise Cancelled()
+        if outcome.total_tokens >= self.limits.token_budget:
+            outcome.stop_reason = f"token budget spent ({outcome.total_tokens} of {self.limits.token_budget})"
+            return False
+        if self.clock() - self._started > self.limits.wall_time_budget_s:
+            outcome.stop_reason = f"wall-time budget spent ({self.limits.wall_time_budget_s:.0f} s)"
+            return False
+        return True
+
+    def _count(self, outcome: Outcome, agent: str, reply) -> Usage:
+        usage = Usage()
+        usage.add(reply)
+        outcome.tokens[agent].merge(usage)
+        outcome.model_s += reply.seconds
+        return usage
+
+    @staticmethod
+    def _attempt(number: int, problem: str | None, design) -> DesignAttempt:
+        return DesignAttempt(number, problem, design.reply.prompt_tokens + design.reply.completion_tokens,
+                             round(design.reply.seconds, 3))
+
+
+def _failure_texts(run: RunResult, failing: set[str]) -> list[str]:
+    out = []
+    for test in run.tests:
+        if test.id in failing:
+            message = test.message if len(test.message) <= FAILURE_CHARS else "..." + test.message[-FAILURE_CHARS:]
+            out.append(f"{test.outcome.upper()} {test.id}\n{message}")
+    for error in run.collection_errors:
+        if f"{error.id} (collection)" in failing:
+            out.append(f"ERROR collecting {error.id}\n{error.message[-FAILURE_CHARS:]}")
+    return out

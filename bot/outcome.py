@@ -1,0 +1,141 @@
+"""What one run of the loop produced: the iteration log, as data (JSON) for reports and benchmarks."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from bot.executor import RunResult
+from bot.llm import Reply
+
+
+@dataclass
+class Usage:
+    """Tokens and model time of one agent."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+
+    def add(self, reply: Reply) -> None:
+        """Count one model answer."""
+        self.prompt_tokens += reply.prompt_tokens
+        self.completion_tokens += reply.completion_tokens
+        self.calls += 1
+        self.seconds += reply.seconds
+
+    def merge(self, other: Usage) -> None:
+        """Add another tally to this one."""
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.calls += other.calls
+        self.seconds += other.seconds
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class TestSummary:
+    """Counts and failing ids of one sandboxed run."""
+
+    __test__ = False  # not a pytest test class
+
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    failing: list[str] = field(default_factory=list)
+    problem: str | None = None
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, run: RunResult) -> TestSummary:
+        """Summarise a run."""
+        failing = [test.id for test in run.tests if test.outcome in {"failed", "error"}]
+        failing += [f"{error.id} (collection)" for error in run.collection_errors]
+        return cls(run.count("passed"), run.count("failed"), run.count("error") + len(run.collection_errors),
+                   run.count("skipped"), failing, run.problem(), round(run.duration_s, 3))
+
+
+@dataclass
+class GeneratedTest:
+    """One test the test designer wrote, as the maintainers review it."""
+
+    id: str
+    kind: str  # fail_to_pass | regression | unverified
+    explanation: str
+
+
+@dataclass
+class DesignAttempt:
+    """One answer of the test designer and what became of it."""
+
+    attempt: int
+    problem: str | None
+    tokens: int
+    seconds: float
+
+
+@dataclass
+class Iteration:
+    """One programmer turn and the test run that judged it."""
+
+    number: int
+    plan: str
+    files_changed: list[str]
+    edit_problems: list[str]
+    suite: TestSummary
+    new_tests: TestSummary
+    regressions: list[str]
+    feedback: str
+    tokens: dict[str, Usage]
+    wall_s: float
+    model_s: float
+    test_s: float
+
+
+@dataclass
+class Outcome:
+    """The whole run: whether the issue is resolved, and the log that says how."""
+
+    resolved: bool = False
+    stop_reason: str = ""
+    issue_title: str = ""
+    issue_number: int | None = None
+    test_file: str = ""
+    test_code: str | None = None
+    generated_tests: list[GeneratedTest] = field(default_factory=list)
+    reproduced: bool = False
+    design_attempts: list[DesignAttempt] = field(default_factory=list)
+    baseline: TestSummary | None = None
+    iterations: list[Iteration] = field(default_factory=list)
+    tokens: dict[str, Usage] = field(default_factory=lambda: {"programmer": Usage(), "test_designer": Usage()})
+    wall_s: float = 0.0
+    model_s: float = 0.0
+    test_s: float = 0.0
+    files_changed: list[str] = field(default_factory=list)
+    best_iteration: int | None = None
+    notes: list[str] = field(default_factory=list)
+    branch: str | None = None
+    commit: str | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        """Tokens of both agents together."""
+        return sum(usage.total_tokens for usage in self.tokens.values())
+
+    @property
+    def overhead_s(self) -> float:
+        """The loop's own time: wall time minus model time minus test time."""
+        return max(0.0, self.wall_s - self.model_s - self.test_s)
+
+    def to_json(self) -> dict:
+        """The JSON iteration log (`agentcoder fix --json-log`)."""
+        data = asdict(self)
+        data.pop("test_code")
+        data["total_tokens"] = self.total_tokens
+        data["overhead_s"] = round(self.overhead_s, 3)
+        return data

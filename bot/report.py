@@ -1,0 +1,111 @@
+"""Outcome → Markdown: the iteration log, the PR body, and the comment when the loop did not succeed."""
+
+from __future__ import annotations
+
+from bot.outcome import Outcome, TestSummary
+
+GITHUB_BODY_LIMIT = 65_536
+KIND_LABEL = {"fail_to_pass": "fail-to-pass", "regression": "regression", "unverified": "unverified"}
+
+
+def _counts(summary: TestSummary) -> str:
+    text = f"{summary.passed} passed, {summary.failed} failed, {summary.errors} errors"
+    if summary.skipped:
+        text += f", {summary.skipped} skipped"
+    return text + (f" ({summary.problem})" if summary.problem else "")
+
+
+def _fence(text: str) -> str:
+    fence = "````" if "```" in text else "```"
+    return f"{fence}text\n{text.rstrip()}\n{fence}"
+
+
+def usage_table(outcome: Outcome) -> str:
+    """Tokens and model time per agent, and the test and loop time."""
+    rows = ["| agent | calls | prompt tokens | completion tokens | model time |", "|---|---:|---:|---:|---:|"]
+    for agent, usage in outcome.tokens.items():
+        rows.append(f"| {agent.replace('_', ' ')} | {usage.calls} | {usage.prompt_tokens} | {usage.completion_tokens}"
+                    f" | {usage.seconds:.1f} s |")
+    rows.append(f"| test executor | — | — | — | {outcome.test_s:.1f} s |")
+    rows.append(f"\nWall time {outcome.wall_s:.1f} s (loop overhead {outcome.overhead_s:.1f} s), "
+                f"{outcome.total_tokens} tokens in all.")
+    return "\n".join(rows)
+
+
+def generated_tests_list(outcome: Outcome) -> str:
+    """One line a generated test: id, fail-to-pass or regression, and what it checks."""
+    if not outcome.generated_tests:
+        return "_No generated tests could be used; the change was judged by the existing suite only._"
+    lines = [f"In `{outcome.test_file}`:"]
+    lines += [f"- `{test.id.split('::', 1)[-1]}` ({KIND_LABEL[test.kind]}): {test.explanation}"
+              for test in outcome.generated_tests]
+    if not outcome.reproduced:
+        lines.append("\nNone of these tests fails on the unchanged code: they do not reproduce the issue.")
+    return "\n".join(lines)
+
+
+def markdown_log(outcome: Outcome, *, feedback_chars: int = 3_000) -> str:
+    """The iteration log: baseline, test design, then per iteration plan, files, results and feedback."""
+    out = [f"**Result:** {'resolved' if outcome.resolved else 'not resolved'} — {outcome.stop_reason}"]
+    if outcome.baseline:
+        out.append(f"**Baseline** (unchanged code): {_counts(outcome.baseline)}")
+    for attempt in outcome.design_attempts:
+        status = "usable" if attempt.problem is None else f"unusable: {attempt.problem.splitlines()[0]}"
+        out.append(f"**Test design, attempt {attempt.attempt}:** {status} ({attempt.tokens} tokens, {attempt.seconds:.1f} s)")
+    for it in outcome.iterations:
+        out.append(f"\n### Iteration {it.number}")
+        out.append(f"- Plan: {it.plan or '(none given)'}")
+        out.append(f"- Files changed: {', '.join(f'`{path}`' for path in it.files_changed) or 'none'}")
+        out.append(f"- Suite: {_counts(it.suite)}")
+        out.append(f"- New tests: {_counts(it.new_tests)}")
+        if it.regressions:
+            out.append(f"- Newly failing: {', '.join(f'`{test}`' for test in it.regressions[:20])}")
+        if it.edit_problems:
+            out.append(f"- Edits refused: {len(it.edit_problems)} ({it.edit_problems[0].splitlines()[0]})")
+        tokens = it.tokens["programmer"]
+        out.append(f"- Programmer: {tokens.prompt_tokens} + {tokens.completion_tokens} tokens, {it.model_s:.1f} s;"
+                   f" tests {it.test_s:.1f} s; iteration {it.wall_s:.1f} s")
+        if it.feedback:
+            text = it.feedback if len(it.feedback) <= feedback_chars else it.feedback[:feedback_chars] + "\n...[trimmed]"
+            out.append(f"<details><summary>Failures fed back</summary>\n\n{_fence(text)}\n\n</details>")
+    for note in outcome.notes:
+        out.append(f"\n> {note.splitlines()[0]}" + ("\n\n" + _fence("\n".join(note.splitlines()[1:])) if "\n" in note else ""))
+    out.append("\n" + usage_table(outcome))
+    return "\n".join(out) + "\n"
+
+
+def _fit(head: str, log: str, tail: str, limit: int) -> str:
+    """Fold the log into <details>, trimming it so the whole body stays under `limit` characters."""
+    wrapper = "<details><summary>Iteration log</summary>\n\n{}\n\n</details>\n"
+    room = limit - len(head) - len(tail) - len(wrapper) - 100
+    if len(log) > room:
+        log = log[: max(room, 0)] + "\n\n…[log trimmed to fit GitHub's limit]"
+    return head + wrapper.format(log) + tail
+
+
+def pr_body(outcome: Outcome, *, limit: int = GITHUB_BODY_LIMIT - 1_000) -> str:
+    """The draft PR's body: summary, `Fixes #N`, the generated tests, the folded log, tokens and time."""
+    changed = ", ".join(f"`{path}`" for path in outcome.files_changed if path != outcome.test_file) or "no files"
+    head = "\n".join([
+        "## Summary",
+        f"AgentCoder changed {changed} in {len(outcome.iterations)} iteration(s): {outcome.stop_reason}.",
+        "",
+        f"Fixes #{outcome.issue_number}" if outcome.issue_number is not None else "",
+        "",
+        "## Generated tests",
+        generated_tests_list(outcome),
+        "",
+        "## Tokens and time",
+        usage_table(outcome),
+        "",
+    ])
+    tail = "\n<sub>Opened by AgentCoder. Comment `/agentcoder retry <guidance>` to run it again on this branch.</sub>\n"
+    return _fit(head, markdown_log(outcome), tail, limit)
+
+
+def failure_report(outcome: Outcome, branch: str | None, *, limit: int = GITHUB_BODY_LIMIT - 1_000) -> str:
+    """What to tell the issue when the loop did not succeed, with the log and where the best attempt is."""
+    head = f"AgentCoder could not resolve this issue: {outcome.stop_reason}.\n\n"
+    if branch and outcome.files_changed:
+        head += f"The best attempt (iteration {outcome.best_iteration}) is on branch `{branch}`.\n\n"
+    return _fit(head, markdown_log(outcome), "", limit)

@@ -1,0 +1,192 @@
+"""The working copy the agents edit: the only module that uses git (through GitPython).
+
+Credentials never touch `.git/config`: a token travels as an HTTP header in the environment of
+the one git command that needs it (`GIT_CONFIG_COUNT`), never in argv, the remote URL or a file.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import git
+
+from bot.context import SourceFile
+
+BOT_AUTHOR = git.Actor("AgentCoder", "agentcoder@users.noreply.github.com")
+MAX_TEXT_FILE_BYTES = 1_000_000
+
+
+class WorkspaceError(Exception):
+    """A git operation failed; the message is safe to show (no credentials)."""
+
+
+def slugify(text: str, max_length: int = 48) -> str:
+    """`Fix: the parser's crash!` → `fix-the-parser-s-crash`."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_length].rstrip("-") or "issue"
+
+
+def _token_environment(token: str) -> dict[str, str]:
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+
+
+def _safe_git_error(exc: git.GitCommandError, token: str | None = None) -> WorkspaceError:
+    text = (exc.stderr or str(exc)).strip()
+    if token:
+        text = text.replace(token, "***")
+    return WorkspaceError(" ".join(text.split())[-500:])
+
+
+class Workspace:
+    """A git working copy that belongs to one job."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.repo = git.Repo(path)
+
+    @classmethod
+    def clone_local(cls, source: Path, dest: Path) -> Workspace:
+        """Clone a local checkout's HEAD, so the checkout's own branch and working tree stay as they are."""
+        try:
+            origin = git.Repo(source)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise WorkspaceError(f"{source} is not a git checkout") from exc
+        if not origin.head.is_valid():
+            raise WorkspaceError(f"{source} has no commit yet")
+        try:
+            git.Repo.clone_from(str(source.resolve()), dest, no_checkout=False)
+        except git.GitCommandError as exc:
+            raise _safe_git_error(exc) from exc
+        workspace = cls(dest)
+        workspace.repo.git.checkout(origin.head.commit.hexsha, detach=True)
+        return workspace
+
+    @classmethod
+    def clone_remote(cls, url: str, token: str, dest: Path, branch: str | None = None) -> Workspace:
+        """Clone over HTTPS with an installation token that is kept out of `.git/config`."""
+        options = ["--branch", branch] if branch else []
+        try:
+            git.Repo.clone_from(url, dest, env=_token_environment(token), multi_options=options)
+        except git.GitCommandError as exc:
+            raise _safe_git_error(exc, token) from exc
+        return cls(dest)
+
+    # -- files ----------------------------------------------------------------------------
+
+    def files(self) -> list[str]:
+        """Tracked and new (untracked, not ignored) files, sorted."""
+        tracked = self.repo.git.ls_files("-z", "--cached", "--others", "--exclude-standard").split("\0")
+        return sorted({path for path in tracked if path and (self.path / path).is_file()})
+
+    def read(self, relative: str) -> str | None:
+        """A text file's content; None when it is missing, binary or too large to be a source file."""
+        path = self.path / relative
+        if not path.is_file() or path.stat().st_size > MAX_TEXT_FILE_BYTES:
+            return None
+        data = path.read_bytes()
+        if b"\0" in data:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def is_binary(self, relative: str) -> bool:
+        """True for an existing file that is not UTF-8 text."""
+        return (self.path / relative).is_file() and self.read(relative) is None
+
+    def write(self, relative: str, text: str) -> None:
+        """Write a file inside the working copy."""
+        path = self.path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+    def source_files(self) -> list[SourceFile]:
+        """Every text file, for the agents' context."""
+        out = []
+        for relative in self.files():
+            text = self.read(relative)
+            if text is not None:
+                out.append(SourceFile(relative, text))
+        return out
+
+    def is_python_project(self) -> bool:
+        """True when the repository holds any Python source."""
+        return any(path.endswith(".py") or path in {"pyproject.toml", "setup.py"} for path in self.files())
+
+    # -- history --------------------------------------------------------------------------
+
+    def head(self) -> str:
+        """The current commit's sha."""
+        return self.repo.head.commit.hexsha
+
+    def changed_files(self, since: str) -> list[str]:
+        """Files that differ from commit `since`, including new ones."""
+        self.repo.git.add(A=True)
+        names = self.repo.git.diff("--cached", "--name-only", since).splitlines()
+        return sorted(name for name in names if name)
+
+    def diff(self, since: str) -> str:
+        """The unified diff against commit `since`, new files included."""
+        self.repo.git.add(A=True)
+        return self.repo.git.diff("--cached", since)
+
+    def start_branch(self, branch: str) -> None:
+        """Create (or reset) `branch` at the current commit and switch to it."""
+        self.repo.git.checkout("-B", branch)
+
+    def commit_all(self, message: str) -> str | None:
+        """Commit every change as the bot; None when there was nothing to commit."""
+        self.repo.git.add(A=True)
+        if not self.repo.index.diff("HEAD"):
+            return None
+        commit = self.repo.index.commit(message, author=BOT_AUTHOR, committer=BOT_AUTHOR)
+        return commit.hexsha
+
+    def restore(self, commit: str, files: dict[str, str | None]) -> None:
+        """Reset the working copy to `commit`, then lay `files` over it (an earlier attempt put back)."""
+        self.repo.git.reset("--hard", commit)
+        self.repo.git.clean("-fdq")
+        for relative, text in files.items():
+            if text is not None:
+                self.write(relative, text)
+
+    def publish_to_local(self, target: Path, branch: str) -> None:
+        """Copy `branch` into the checkout it was cloned from, without touching that checkout's working tree."""
+        try:
+            git.Repo(target).git.fetch(str(self.path.resolve()), f"+refs/heads/{branch}:refs/heads/{branch}")
+        except git.GitCommandError as exc:
+            raise _safe_git_error(exc) from exc
+
+    def push(self, url: str, token: str, branch: str, *, force: bool = False) -> None:
+        """Push `branch` to `url` with an installation token held only in the command's environment."""
+        refspec = f"{'+' if force else ''}refs/heads/{branch}:refs/heads/{branch}"
+        try:
+            with self.repo.git.custom_environment(**_token_environment(token)):
+                self.repo.git.push(url, refspec)
+        except git.GitCommandError as exc:
+            raise _safe_git_error(exc, token) from exc
+
+
+@contextmanager
+def temporary_directory(prefix: str) -> Iterator[Path]:
+    """A scratch directory that is removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,167 @@
+"""The whole loop on a real checkout: scripted models over real HTTP, real Docker, real git."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.agents import Issue, Programmer, TestDesigner
+from bot.llm import ModelClient
+from bot.loop import AgentLoop, Limits
+from bot.standins.openai_server import Fault, ScriptedOpenAI
+from bot.workspace import Workspace
+from tests.conftest import make_repo
+
+PROGRAMMER_MODEL, DESIGNER_MODEL = "coder-model", "tester-model"
+
+SLUGIFY_REPO = {
+    "textutil.py": '''
+        def slugify(text):
+            """Lower-case words joined by dashes."""
+            return text.lower().replace(" ", "-")
+    ''',
+    "tests/test_textutil.py": '''
+        from textutil import slugify
+
+        def test_simple():
+            assert slugify("Hello World") == "hello-world"
+    ''',
+}
+
+ISSUE = Issue("slugify keeps punctuation", "slugify('Hello, World!') should give 'hello-world', not 'hello,-world!'.", 7)
+
+DESIGNED_TESTS = '''Here are the tests.
+
+```python
+def test_punctuation_removed():
+    """Punctuation is dropped from the slug."""
+    from textutil import slugify
+    assert slugify("Hello, World!") == "hello-world"
+
+
+def test_plain_words_still_work():
+    """Plain words keep working."""
+    from textutil import slugify
+    assert slugify("a b") == "a-b"
+
+
+def test_large_input():
+    """A long title is handled."""
+    from textutil import slugify
+    assert slugify("word! " * 5000) == "-".join(["word"] * 5000)
+```
+'''
+
+WRONG_FIX = '''Clarify: punctuation must go.
+Plan: strip commas only.
+
+textutil.py
+<<<<<<< SEARCH
+    return text.lower().replace(" ", "-")
+=======
+    return text.lower().replace(",", "").replace(" ", "-")
+>>>>>>> REPLACE
+'''
+
+RIGHT_FIX = '''Plan: keep only letters, digits and spaces, then join the words with dashes.
+
+textutil.py
+<<<<<<< SEARCH
+    return text.lower().replace(",", "").replace(" ", "-")
+=======
+    import re
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return "-".join(words)
+>>>>>>> REPLACE
+'''
+
+
+@pytest.fixture
+def models():
+    with ScriptedOpenAI() as server:
+        client = ModelClient({"programmer": PROGRAMMER_MODEL, "test_designer": DESIGNER_MODEL},
+                             base_url=server.base_url, timeout_s=10, max_retries=0)
+        yield server, client
+
+
+def make_loop(sandbox, client, **limits) -> AgentLoop:
+    return AgentLoop(sandbox, Programmer(client), TestDesigner(client), Limits(**limits))
+
+
+def test_failure_text_reaches_the_programmer_and_the_designer_never_sees_drafts(sandbox, models, tmp_path):
+    server, client = models
+    server.add(DESIGNER_MODEL, DESIGNED_TESTS)
+    server.add(PROGRAMMER_MODEL, WRONG_FIX, RIGHT_FIX)
+    workspace = Workspace(make_repo(tmp_path / "repo", SLUGIFY_REPO))
+    outcome = make_loop(sandbox, client).run(workspace, ISSUE)
+
+    assert outcome.resolved, outcome.stop_reason
+    assert [it.number for it in outcome.iterations] == [1, 2]
+    kinds = {test.id.split("::")[-1]: test.kind for test in outcome.generated_tests}
+    assert kinds == {"test_punctuation_removed": "fail_to_pass", "test_plain_words_still_work": "regression",
+                     "test_large_input": "fail_to_pass"}
+    # The real failure text of iteration 1 reached the programmer's second turn.
+    second_turn = server.requests_for(PROGRAMMER_MODEL)[1]["messages"][-1]["content"]
+    assert "test_punctuation_removed" in second_turn and "assert 'hello-world!' == 'hello-world'" in second_turn
+    # No test designer request ever carried the programmer's drafts.
+    for request in server.requests_for(DESIGNER_MODEL):
+        text = str(request["messages"])
+        assert "replace(\",\", \"\")" not in text and "strip commas" not in text
+    # The working copy holds the fix and the generated tests; existing tests untouched.
+    assert "re.findall" in workspace.read("textutil.py")
+    assert "test_punctuation_removed" in workspace.read("tests/agentcoder/test_issue_7.py")
+    assert outcome.files_changed == ["tests/agentcoder/test_issue_7.py", "textutil.py"]
+    assert outcome.tokens["programmer"].calls == 2 and outcome.tokens["test_designer"].calls == 1
+    assert outcome.iterations[0].tokens["programmer"].completion_tokens > 0
+
+
+def test_uncollectable_tests_go_back_to_the_designer(sandbox, models, tmp_path):
+    server, client = models
+    server.add(DESIGNER_MODEL, "```python\nfrom textutil import missing_name\n\ndef test_x():\n    assert missing_name()\n```",
+               DESIGNED_TESTS)
+    server.add(PROGRAMMER_MODEL, RIGHT_FIX.replace('.replace(",", "")', ""))
+    workspace = Workspace(make_repo(tmp_path / "repo", SLUGIFY_REPO))
+    outcome = make_loop(sandbox, client).run(workspace, ISSUE)
+    assert [a.problem is None for a in outcome.design_attempts] == [False, True]
+    retry = server.requests_for(DESIGNER_MODEL)[1]["messages"][0]["content"]
+    assert "missing_name" in retry and "could not collect" in retry
+    assert outcome.resolved
+    assert len(server.requests_for(PROGRAMMER_MODEL)) == 1
+
+
+def test_existing_tests_are_read_only_and_bad_blocks_get_did_you_mean(sandbox, models, tmp_path):
+    server, client = models
+    server.add(DESIGNER_MODEL, DESIGNED_TESTS)
+    cheat = ("Plan: change the test.\n\ntests/test_textutil.py\n<<<<<<< SEARCH\n"
+             "    assert slugify(\"Hello World\") == \"hello-world\"\n=======\n    assert True\n>>>>>>> REPLACE\n\n"
+             "textutil.py\n<<<<<<< SEARCH\n    return text.upper()\n=======\n    return text\n>>>>>>> REPLACE\n")
+    server.add(PROGRAMMER_MODEL, cheat, "I think the code is fine as it is.", Fault(status=500), Fault(status=500))
+    workspace = Workspace(make_repo(tmp_path / "repo", SLUGIFY_REPO))
+    outcome = make_loop(sandbox, client, max_iterations=3).run(workspace, ISSUE)
+    assert not outcome.resolved
+    assert outcome.stop_reason.startswith("model error:")
+    turn2 = server.requests_for(PROGRAMMER_MODEL)[1]["messages"][-1]["content"]
+    assert "existing tests, which are read-only" in turn2
+    assert "return text.lower()" in turn2  # the did-you-mean shows the real line
+    turn3 = server.requests_for(PROGRAMMER_MODEL)[2]["messages"][-1]["content"]
+    assert "no SEARCH/REPLACE blocks" in turn3
+    assert workspace.read("tests/test_textutil.py") == make_repo.__globals__["textwrap"].dedent(SLUGIFY_REPO["tests/test_textutil.py"])
+    assert [it.edit_problems != [] for it in outcome.iterations] == [True, True]
+
+
+def test_preexisting_failures_are_not_blamed_and_budget_stops_the_loop(sandbox, models, tmp_path):
+    server, client = models
+    repo = dict(SLUGIFY_REPO)
+    repo["tests/test_flaky.py"] = "def test_already_broken():\n    assert 1 == 2\n"
+    server.add(DESIGNER_MODEL, DESIGNED_TESTS)
+    server.add(PROGRAMMER_MODEL, RIGHT_FIX.replace('.replace(",", "")', ""))
+    workspace = Workspace(make_repo(tmp_path / "repo", repo))
+    outcome = make_loop(sandbox, client).run(workspace, ISSUE)
+    assert outcome.resolved
+    assert outcome.baseline.failing == ["tests/test_flaky.py::test_already_broken"]
+    assert outcome.iterations[0].regressions == []
+
+    server.add(DESIGNER_MODEL, DESIGNED_TESTS)
+    workspace = Workspace(make_repo(tmp_path / "repo2", SLUGIFY_REPO))
+    outcome = make_loop(sandbox, client, token_budget=10).run(workspace, ISSUE)
+    assert not outcome.resolved and outcome.stop_reason.startswith("token budget spent")
+    assert outcome.iterations == []
