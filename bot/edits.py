@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import difflib
 import heapq
+import os.path
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from typing import NamedTuple
 
 HEAD, DIVIDER, TAIL = "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"
+# The lookahead lets the regex engine skip to candidate characters fast; _markers() checks the line start.
 _MARKER = re.compile(
-    r"^[ \t]*(?:(?P<head><{5,9} SEARCH>?)|(?P<divider>={5,9})|(?P<tail>>{5,9} REPLACE))[ \t]*$", re.M
+    r"(?=[<=>])(?:(?P<head><{5,9} SEARCH>?)|(?P<divider>={5,9})|(?P<tail>>{5,9} REPLACE))[ \t]*$", re.M
 )
 _PATH_LOOKBACK_LINES = 8
 _LABEL = re.compile(r"^(?:file ?(?:name|path)?|path)\s*:\s*", re.I)
@@ -57,12 +60,29 @@ class ApplyResult:
 # -- parsing ----------------------------------------------------------------------------------
 
 
+class _Marker(NamedTuple):
+    kind: str  # head | divider | tail
+    start: int  # offset of the line's first character
+    end: int  # offset just after the line's newline
+
+
+def _markers(text: str):
+    """The marker lines of an answer, in order; a marker may be indented but not follow other text."""
+    for match in _MARKER.finditer(text):
+        start = match.start()
+        if start and text[start - 1] != "\n":
+            start = text.rfind("\n", 0, start) + 1
+            if text[start : match.start()].strip(" \t"):
+                continue
+        yield _Marker(match.lastgroup, start, min(match.end() + 1, len(text)))
+
+
 @dataclass
 class _OpenBlock:
     path: str | None
     line: int
     body_start: int
-    divider: re.Match | None = None
+    divider: _Marker | None = None
 
     def unfinished(self, reason: str) -> str:
         what = f"The SEARCH/REPLACE block for {self.path}" if self.path else "A SEARCH/REPLACE block"
@@ -80,26 +100,24 @@ def parse_edit_blocks(text: str) -> ParseResult:
     block: _OpenBlock | None = None
     previous_path: str | None = None
     boundary = 0  # the path of a block is looked for only after the previous block's last marker
-    for marker in _MARKER.finditer(text):
-        kind = marker.lastgroup
-        after = min(marker.end() + 1, len(text))
-        if kind == "head":
-            line = line_of(marker.start())
+    for marker in _markers(text):
+        if marker.kind == "head":
+            line = line_of(marker.start)
             if block is not None:
                 missing = TAIL if block.divider else DIVIDER
                 problems.append(block.unfinished(f"has no `{missing}` line before the next `{HEAD}` (line {line})"))
-            path, only_separators = _path_before(text, marker.start(), boundary)
+            path, only_separators = _path_before(text, marker.start, boundary)
             if path is None and only_separators:
                 path = previous_path  # aider's convention: more blocks for the same file may omit the path
-            block = _OpenBlock(path, line, after)
+            block = _OpenBlock(path, line, marker.end)
             previous_path = path or previous_path
-        elif kind == "divider":
+        elif marker.kind == "divider":
             if block is None or block.divider is not None:
                 continue  # outside a block it is prose (a setext heading); inside REPLACE, content
             block.divider = marker
         elif block is None:
             problems.append(
-                f"Line {line_of(marker.start())} of your answer has `{TAIL}` without a `{HEAD}` before it;"
+                f"Line {line_of(marker.start)} of your answer has `{TAIL}` without a `{HEAD}` before it;"
                 f" a block is the file path, `{HEAD}`, the old lines, `{DIVIDER}`, the new lines, `{TAIL}`."
             )
         elif block.divider is None:
@@ -113,11 +131,11 @@ def parse_edit_blocks(text: str) -> ParseResult:
             )
             block = None
         else:
-            search = text[block.body_start : block.divider.start()]
-            replace = text[min(block.divider.end() + 1, marker.start()) : marker.start()]
+            search = text[block.body_start : block.divider.start]
+            replace = text[block.divider.end : marker.start]
             blocks.append(EditBlock(block.path, search, replace))
             block = None
-        boundary = after
+        boundary = marker.end
     if block is not None:
         section = "REPLACE" if block.divider else "SEARCH"
         missing = TAIL if block.divider else DIVIDER
@@ -275,12 +293,9 @@ def _replace(body: str, search: str, replace: str) -> tuple[str | None, list[int
     keys_rstrip = [line.rstrip() for line in hay]
     keys_strip = [line.strip() for line in hay]
     for needle, new in attempts:
-        stages = (
-            _windows(hay, needle, new, hay, needle),
-            _windows(hay, needle, new, keys_rstrip, [line.rstrip() for line in needle]),
-            _windows(hay, needle, new, keys_strip, [line.strip() for line in needle], reindent=True),
-        )
-        for found in stages:
+        for hay_keys, key in ((hay, None), (keys_rstrip, str.rstrip), (keys_strip, str.strip)):
+            needle_keys = needle if key is None else [key(line) for line in needle]
+            found = _windows(hay, needle, new, hay_keys, needle_keys, reindent=key is str.strip)
             if len(found) == 1:
                 start, lines = found[0]
                 hay[start : start + len(needle)] = lines
@@ -319,33 +334,24 @@ def _reindented(window: list[str], needle: list[str], new: list[str]) -> list[st
     extra = {want[: len(want) - len(have)] if want.endswith(have) else None for have, want in pairs}
     if len(extra) == 1 and None not in extra:
         prefix = extra.pop()
-        return [line[_common_prefix_length(_indent(line), prefix) :] for line in new]
+        return [line[len(os.path.commonprefix([_indent(line), prefix])) :] for line in new]
     return None
 
 
-def _common_prefix_length(a: str, b: str) -> int:
-    length = 0
-    while length < min(len(a), len(b)) and a[length] == b[length]:
-        length += 1
-    return length
+def _blank_ends(lines: list[str]) -> tuple[int, int]:
+    """How many blank lines a list of lines starts with, and how many the rest ends with."""
+    lead = next((index for index, line in enumerate(lines) if line.strip()), len(lines))
+    trail = next((index for index, line in enumerate(reversed(lines)) if line.strip()), len(lines) - lead)
+    return lead, trail
 
 
 def _trim_blank_ends(needle: list[str], new: list[str]) -> tuple[list[str], list[str]]:
-    """Drop blank lines at the ends of SEARCH, and as many of the same blank ends of REPLACE."""
-    lead = _count_blank(needle)
-    trail = _count_blank(reversed(needle[lead:]))
-    new_lead = min(lead, _count_blank(new))
-    new_trail = min(trail, _count_blank(reversed(new[new_lead:])))
+    """Drop blank lines at the ends of SEARCH, and as many of the blank ends of REPLACE."""
+    lead, trail = _blank_ends(needle)
+    new_lead, new_trail = _blank_ends(new)
+    new_lead = min(lead, new_lead)
+    new_trail = min(trail, new_trail, len(new) - new_lead)
     return needle[lead : len(needle) - trail], new[new_lead : len(new) - new_trail]
-
-
-def _count_blank(lines) -> int:
-    count = 0
-    for line in lines:
-        if line.strip():
-            break
-        count += 1
-    return count
 
 
 # -- messages ---------------------------------------------------------------------------------
@@ -376,7 +382,7 @@ def _no_match_message(path: str, body: str, search: str, replace: str) -> str:
         where = f"line {start + 1}" if end - start == 1 else f"lines {start + 1}-{end}"
         parts += [f"Did you mean {where} of {path}?", _quoted(hay[start:end])]
     added = "\n".join(_trimmed_lines(replace))
-    if added.strip() and added in body:
+    if added.strip() and f"\n{added}\n" in f"\n{body}\n":
         parts.append(f"The REPLACE lines are already in {path}; if this change is made already, drop this block.")
     if any(line.strip() in ("...", "…") for line in wanted):
         parts.append("Do not shorten a SEARCH section with '...': copy every line it spans.")
@@ -415,8 +421,7 @@ def _most_similar(hay: list[str], wanted: list[str]) -> tuple[int, int] | None:
 
 def _trimmed_lines(text: str) -> list[str]:
     lines = text.split("\n")
-    lead = _count_blank(lines)
-    trail = _count_blank(reversed(lines[lead:]))
+    lead, trail = _blank_ends(lines)
     return lines[lead : len(lines) - trail]
 
 
