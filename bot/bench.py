@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import signal
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,9 @@ RUNNER_PREFIX = "AGENTCODER-BENCH "
 # Printed as a program's last statement: exit status 0 without it means the program quit early
 # (sys.exit(0), os._exit(0)) instead of passing its tests.
 SENTINEL = "AGENTCODER-BENCH-TESTS-FINISHED"
-RESULT_LIMIT = 300
+# A batch's results come back on the container's console, which the sandbox caps; one result
+# line (a detail of at most 200 characters) takes well under this many bytes.
+RESULT_LINE_BYTES = 1000
 
 
 @dataclass(frozen=True)
@@ -79,30 +80,13 @@ def score_completions(
             to_run.append((task.task_id, build_program(task, completions[task.task_id])))
         else:
             scores[task.task_id] = TaskScore(task.task_id, False, "failed: no completion")
-    size = max(1, min(tasks_per_container, math.ceil(len(to_run) / parallel)))
+    fits_console = sandbox.limits.output_bytes // RESULT_LINE_BYTES
+    size = max(1, min(tasks_per_container, fits_console, math.ceil(len(to_run) / parallel)))
     batches = [to_run[start : start + size] for start in range(0, len(to_run), size)]
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         for batch_scores in pool.map(lambda batch: _score_batch(sandbox, image, batch, timeout_s), batches):
             scores.update((score.task_id, score) for score in batch_scores)
     return [scores[task.task_id] for task in tasks]
-
-
-def summarise_failure(stderr: str, exit_code: int | None) -> str:
-    """One line saying why a program failed: its exception, the failing assert, or how it ended."""
-    lines = [line.rstrip() for line in stderr.splitlines() if line.strip() and set(line.strip()) - set("^~")]
-    if exit_code == 0:
-        summary = "the program exited before its tests finished"
-    elif exit_code is not None and exit_code < 0:
-        name = _signal_name(-exit_code)
-        summary = f"killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
-    elif lines:
-        summary = lines[-1].strip()
-        if summary == "AssertionError":
-            source = _failing_source_line(lines)
-            summary += f": {source}" if source else ""
-    else:
-        summary = f"exit code {exit_code}"
-    return summary if len(summary) <= RESULT_LIMIT else summary[: RESULT_LIMIT - 3] + "..."
 
 
 def bench_report(benchmark: str, scores: Sequence[TaskScore], duration_s: float) -> dict:
@@ -176,24 +160,43 @@ def run_score(
 
 
 def _score_batch(sandbox: Sandbox, image: str, batch: Sequence[tuple[str, str]], timeout_s: float) -> list[TaskScore]:
-    names = [f"tasks/{index:04d}.py" for index in range(len(batch))]
-    files = {"bench_runner.py": RUNNER.read_text(encoding="utf-8")}
-    files.update((name, program) for name, (_, program) in zip(names, batch))
-    command = ["python3", "-I", "bench_runner.py", "--timeout", str(timeout_s), "--sentinel", SENTINEL, *names]
-    # Each task has its own timeout inside; this outer one only catches a runner that cannot finish.
-    container_timeout = len(batch) * (timeout_s + 2) + 30
-    exit_code, output, timed_out = sandbox.run_script(image, files, command, container_timeout)
-    records = _parse_runner_output(output)
-    scores = []
-    for name, (task_id, _) in zip(names, batch):
-        record = records.get(name)
-        if record is not None:
-            scores.append(_score_from_record(task_id, record))
-        elif timed_out:
+    scores: list[TaskScore] = []
+    remaining = list(batch)
+    while remaining:
+        records, exit_code, container_timed_out = _run_runner(sandbox, image, [program for _, program in remaining],
+                                                              timeout_s)
+        done = 0
+        while done < len(remaining) and done in records:
+            scores.append(_score_from_record(remaining[done][0], records[done]))
+            done += 1
+        if done == len(remaining):
+            break
+        # The runner died (a task killed every process it could, or the container's limit hit):
+        # the task it was running is charged, the tasks after it get a fresh container.
+        task_id = remaining[done][0]
+        if container_timed_out:
             scores.append(TaskScore(task_id, False, "timed out"))
         else:
-            scores.append(TaskScore(task_id, False, f"failed: no result from the sandbox (exit code {exit_code})"))
+            scores.append(TaskScore(task_id, False, f"failed: the sandbox runner died while this task ran"
+                                                    f" (exit code {exit_code})"))
+        remaining = remaining[done + 1 :]
     return scores
+
+
+def _run_runner(sandbox: Sandbox, image: str, programs: Sequence[str],
+                timeout_s: float) -> tuple[dict[int, dict], int | None, bool]:
+    """Run programs in one container: (index → result record, the runner's exit code, whether the container timed out)."""
+    names = [f"tasks/{index:04d}.py" for index in range(len(programs))]
+    files = {"bench_runner.py": RUNNER.read_text(encoding="utf-8"), **dict(zip(names, programs))}
+    command = ["python3", "-I", "bench_runner.py", "--timeout", str(timeout_s), "--sentinel", SENTINEL, *names]
+    # Each task has its own timeout inside; this outer one only catches a runner that cannot finish.
+    container_timeout = len(programs) * (timeout_s + 2) + 30
+    started = time.monotonic()
+    exit_code, output, _ = sandbox.run_script(image, files, command, container_timeout)
+    timed_out = time.monotonic() - started >= container_timeout
+    index_of = {name: index for index, name in enumerate(names)}
+    records = {index_of[name]: record for name, record in _parse_runner_output(output).items() if name in index_of}
+    return records, exit_code, timed_out
 
 
 def _parse_runner_output(output: str) -> dict[str, dict]:
@@ -209,24 +212,6 @@ def _parse_runner_output(output: str) -> dict[str, dict]:
 
 
 def _score_from_record(task_id: str, record: dict) -> TaskScore:
-    duration = float(record.get("duration_s", 0.0))
-    if record["timed_out"]:
-        return TaskScore(task_id, False, "timed out", duration)
-    if record["exit"] == 0 and record["finished"]:
-        return TaskScore(task_id, True, "passed", duration)
-    return TaskScore(task_id, False, "failed: " + summarise_failure(record["stderr"], record["exit"]), duration)
-
-
-def _failing_source_line(lines: Sequence[str]) -> str:
-    # In a traceback the source line follows its `File "...", line N` line; the last one is where it failed.
-    for index in range(len(lines) - 1, 0, -1):
-        if lines[index - 1].lstrip().startswith('File "'):
-            return lines[index].strip()
-    return ""
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
+    outcome = record["outcome"]
+    result = f"failed: {record['detail']}" if outcome == "failed" else outcome
+    return TaskScore(task_id, outcome == "passed", result, float(record.get("duration_s", 0.0)))

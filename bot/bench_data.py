@@ -10,6 +10,7 @@ import ast
 import gzip
 import json
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +154,10 @@ def _mbpp_task(record: dict) -> Task:
 
 def _mbpp_entry_point(code: str, test_list: Sequence[str]) -> str:
     # MBPP names no entry point: it is the solution's function that the first assert calls.
-    defined = [node.name for node in ast.parse(code).body if isinstance(node, ast.FunctionDef)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # some solutions hold invalid escape sequences such as "\w"
+        tree = ast.parse(code)
+    defined = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
     called = [
         node.func.id
         for node in ast.walk(ast.parse(test_list[0]))

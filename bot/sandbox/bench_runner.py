@@ -4,7 +4,9 @@ Usage: ``python3 bench_runner.py --timeout S --sentinel TEXT PROGRAM...``. Each 
 its own Python process, in its own empty directory, in its own session, and is killed with its
 whole process group after S seconds, so a hanging program costs its own timeout and no more.
 All programs are read before the first one starts, so no program can rewrite a later one.
-Standard library only.
+A program passes when it exits 0 *and* its last line of output is the sentinel (so `sys.exit(0)`
+before the tests does not pass). Each result is one short line, so that a whole batch fits in a
+capped console. Standard library only.
 """
 
 import argparse
@@ -18,7 +20,8 @@ import tempfile
 import time
 
 PREFIX = "AGENTCODER-BENCH "
-TAIL_BYTES = 1500
+TAIL_BYTES = 4000
+DETAIL_LIMIT = 200
 
 
 def main():
@@ -32,11 +35,11 @@ def main():
         with open(path, encoding="utf-8") as source:
             programs.append((path, source.read()))
     for path, text in programs:
-        print(PREFIX + json.dumps(run_one(path, text, args.timeout, args.sentinel)), flush=True)
+        print(PREFIX + json.dumps(run_one(path, text, args.timeout, args.sentinel), ensure_ascii=False), flush=True)
 
 
 def run_one(name, text, timeout, sentinel):
-    """Run one program in a fresh directory; its exit, whether it timed out or finished, its stderr tail."""
+    """Run one program in a fresh directory: {"name", "outcome": passed|failed|timed out, "detail", "duration_s"}."""
     directory = tempfile.mkdtemp(prefix="task-")
     try:
         with open(os.path.join(directory, "program.py"), "w", encoding="utf-8") as program:
@@ -61,16 +64,48 @@ def run_one(name, text, timeout, sentinel):
             _kill_group(process.pid)
             process.wait()
             duration = time.monotonic() - started
-        return {
-            "name": name,
-            "exit": process.returncode,
-            "timed_out": timed_out,
-            "finished": _tail(stdout_path).rstrip().endswith(sentinel),
-            "stderr": _tail(stderr_path),
-            "duration_s": round(duration, 4),
-        }
+        if timed_out:
+            outcome, detail = "timed out", ""
+        elif process.returncode == 0 and _tail(stdout_path).rstrip().endswith(sentinel):
+            outcome, detail = "passed", ""
+        else:
+            outcome, detail = "failed", summarise_failure(_tail(stderr_path), process.returncode)
+        return {"name": name, "outcome": outcome, "detail": detail, "duration_s": round(duration, 4)}
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def summarise_failure(stderr, exit_code):
+    """One line saying why a program failed: its exception (with the failing assert), or how it ended."""
+    lines = [line.rstrip() for line in stderr.splitlines() if line.strip() and set(line.strip()) - set("^~")]
+    if exit_code == 0:
+        summary = "the program exited before its tests finished"
+    elif exit_code < 0:
+        name = _signal_name(-exit_code)
+        summary = "killed by " + name + (" (out of memory?)" if name == "SIGKILL" else "")
+    elif lines:
+        summary = lines[-1].strip()
+        if summary == "AssertionError":
+            source = _failing_source_line(lines)
+            summary += ": " + source if source else ""
+    else:
+        summary = "exit code %d" % exit_code
+    return summary if len(summary) <= DETAIL_LIMIT else summary[: DETAIL_LIMIT - 3] + "..."
+
+
+def _failing_source_line(lines):
+    # In a traceback the source line follows its `File "...", line N` line; the last one is where it failed.
+    for index in range(len(lines) - 1, 0, -1):
+        if lines[index - 1].lstrip().startswith('File "'):
+            return lines[index].strip()
+    return ""
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal %d" % number
 
 
 def _kill_group(pid):
