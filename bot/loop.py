@@ -270,13 +270,13 @@ class AgentLoop:
 
         def refuse(path: str) -> str | None:
             if path == test_file:
-                return f"{path} holds the generated tests, which the programmer may not change"
+                return "it holds the generated tests, which the programmer may not change"
             if path in existing_tests:
-                return f"{path} is one of the repository's existing tests, which are read-only"
+                return "it is one of the repository's existing tests, which are read-only"
             if config.is_protected(path):
-                return f"{path} is protected by .agentcoder.yml (protected_paths)"
-            if workspace.is_binary(path):
-                return f"{path} is a binary file"
+                return "it is protected by .agentcoder.yml (protected_paths)"
+            if (workspace.path / path).exists() and workspace.read(path) is None:
+                return "it is a directory, a binary file or too large to edit as text"
             return None
 
         return refuse

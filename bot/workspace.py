@@ -105,10 +105,6 @@ class Workspace:
         except UnicodeDecodeError:
             return None
 
-    def is_binary(self, relative: str) -> bool:
-        """True for an existing file that is not UTF-8 text."""
-        return (self.path / relative).is_file() and self.read(relative) is None
-
     def write(self, relative: str, text: str) -> None:
         """Write a file inside the working copy."""
         path = self.path / relative

@@ -140,7 +140,7 @@ def test_existing_tests_are_read_only_and_bad_blocks_get_did_you_mean(sandbox, m
     assert not outcome.resolved
     assert outcome.stop_reason.startswith("model error:")
     turn2 = server.requests_for(PROGRAMMER_MODEL)[1]["messages"][-1]["content"]
-    assert "existing tests, which are read-only" in turn2
+    assert "tests/test_textutil.py refused: it is one of the repository's existing tests, which are read-only" in turn2
     assert "return text.lower()" in turn2  # the did-you-mean shows the real line
     turn3 = server.requests_for(PROGRAMMER_MODEL)[2]["messages"][-1]["content"]
     assert "no SEARCH/REPLACE blocks" in turn3
