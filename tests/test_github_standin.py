@@ -22,7 +22,7 @@ import jwt
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub, UnauthAuthStrategy
+from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub, TokenAuthStrategy, UnauthAuthStrategy
 from githubkit.cache import MemCacheStrategy
 from githubkit.exception import RequestFailed
 from githubkit_schemas.latest.models import (
@@ -209,6 +209,8 @@ def test_installation_routes_check_the_token(standin: GitHubStandin, source: Pat
     app_jwt = jwt.encode({"iss": str(APP_ID), "iat": int(time.time()) - 60, "exp": int(time.time()) + 500},
                          standin.app_private_key_pem, algorithm="RS256")
     assert get_repo(f"Bearer {app_jwt}") == 401
+    with_token = GitHub(TokenAuthStrategy(good), base_url=standin.api_url, auto_retry=False)
+    assert with_token.rest.repos.get(OWNER, REPO).parsed_data.full_name == f"{OWNER}/{REPO}"
     # Keep the client in a name: githubkit's `.rest` holds only a weak reference to it.
     foreign = installation_client(standin, 2)
     assert status_of(lambda: foreign.rest.repos.get(OWNER, REPO)) == 401

@@ -45,10 +45,16 @@ def bearer_credential(request: Request) -> str | None:
     return match.group(1) if match else None
 
 
+def query_int(request: Request, name: str, default: int) -> int:
+    """An integer query parameter; GitHub falls back to the default on junk."""
+    value = request.query_params.get(name, "")
+    return int(value) if value.isdigit() else default
+
+
 def paginate(request: Request, response: Response, items: list) -> list:
     """One page of `items` per `per_page`/`page`, with a Link header to the next page as GitHub sends."""
-    per_page = min(max(int(request.query_params.get("per_page", 30)), 1), 100)
-    page = max(int(request.query_params.get("page", 1)), 1)
+    per_page = min(max(query_int(request, "per_page", 30), 1), 100)
+    page = max(query_int(request, "page", 1), 1)
     chunk = items[(page - 1) * per_page: page * per_page]
     if page * per_page < len(items):
         following = request.url.include_query_params(page=page + 1, per_page=per_page)
