@@ -185,7 +185,7 @@ def _score_batch(sandbox: Sandbox, image: str, batch: Sequence[tuple[str, str]],
 
 def _run_runner(sandbox: Sandbox, image: str, programs: Sequence[str],
                 timeout_s: float) -> tuple[dict[int, dict], int | None, bool]:
-    """Run programs in one container: (index → result record, the runner's exit code, whether the container timed out)."""
+    """Run programs in one container: (index → result record, runner's exit code, container timed out)."""
     names = [f"tasks/{index:04d}.py" for index in range(len(programs))]
     files = {"bench_runner.py": RUNNER.read_text(encoding="utf-8"), **dict(zip(names, programs))}
     command = ["python3", "-I", "bench_runner.py", "--timeout", str(timeout_s), "--sentinel", SENTINEL, *names]

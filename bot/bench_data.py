@@ -106,7 +106,7 @@ def read_completions(path: Path | str) -> dict[str, str]:
 
 
 def normalise_task_id(raw: object) -> str:
-    """"HumanEval/N" or "Mbpp/N" from the spellings files use (MBPP ids may be bare numbers)."""
+    """The canonical id, "HumanEval/N" or "Mbpp/N", of a task id as files spell it (MBPP's may be bare numbers)."""
     if isinstance(raw, int) and not isinstance(raw, bool):
         return f"Mbpp/{raw}"
     if not isinstance(raw, str):

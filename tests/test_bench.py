@@ -71,7 +71,8 @@ def test_mbpp_has_257_tasks_with_entry_points_from_the_first_assert(mbpp):
     # The solution defines helpers too; the entry point is the one the tests call.
     assert mbpp["Mbpp/18"].entry_point == "remove_dirty_chars"
     assert mbpp["Mbpp/77"].entry_point == "is_Diff"  # called as `is_Diff (12345)`
-    assert all(t.entry_point in t.test_list[0] and f"def {t.entry_point}" in t.canonical_solution for t in mbpp.values())
+    assert all(t.entry_point in t.test_list[0] for t in mbpp.values())
+    assert all(f"def {t.entry_point}" in t.canonical_solution for t in mbpp.values())
     assert sum(1 for t in mbpp.values() if t.test_imports == ("import math",)) == 13
 
 
@@ -205,7 +206,8 @@ def test_a_whole_function_replaces_the_prompt_but_keeps_its_imports_and_helpers(
     assert program.count("def decode_cyclic(") == 1
     assert program.count("def encode_cyclic(") == 1
     assert task.prompt.split("def decode_cyclic")[0] in program
-    whole = build_program(humaneval["HumanEval/0"], "from typing import List\ndef has_close_elements(n, t):\n    return 1\n")
+    completion = "from typing import List\ndef has_close_elements(n, t):\n    return 1\n"
+    whole = build_program(humaneval["HumanEval/0"], completion)
     assert whole.count("def has_close_elements(") == 1
     assert whole.startswith("from typing import List\n\n\nfrom typing import List\ndef has_close_elements(n, t):")
 
@@ -285,6 +287,19 @@ def test_a_task_that_kills_the_runner_is_charged_and_the_rest_still_run(sandbox,
     scores = by_id(score_completions(sandbox, IMAGE, tasks, completions, parallel=1))
     assert scores.pop("HumanEval/2").result.startswith("failed: the sandbox runner died while this task ran")
     assert {task_id: s.result for task_id, s in scores.items()} == {task_id: "passed" for task_id in scores}
+
+
+def test_resource_abuse_fails_its_own_task_only(sandbox, humaneval):
+    tasks = [humaneval[f"HumanEval/{n}"] for n in range(5)]
+    completions = {task.task_id: task.canonical_solution for task in tasks}
+    completions["HumanEval/1"] = "    while True:\n        print('x' * 10000)\n"
+    completions["HumanEval/2"] = "    return bytearray(2 * 1024**3)\n"
+    completions["HumanEval/3"] = "    import os\n    while True:\n        os.fork()\n"
+    scores = by_id(score_completions(sandbox, IMAGE, tasks, completions, timeout_s=5, parallel=1))
+    assert scores["HumanEval/1"].result == "failed: OSError: [Errno 27] File too large"
+    assert scores["HumanEval/2"].result in ("failed: killed by SIGKILL (out of memory?)", "failed: MemoryError")
+    assert scores["HumanEval/3"].result == "failed: BlockingIOError: [Errno 11] Resource temporarily unavailable"
+    assert scores["HumanEval/0"].passed and scores["HumanEval/4"].passed
 
 
 def test_tasks_are_spread_over_parallel_containers(sandbox, humaneval):
@@ -397,7 +412,8 @@ def test_run_score_as_text(sandbox, tmp_path):
 @pytest.mark.parametrize(
     ("name", "records", "limit", "message"),
     [
-        ("humaneval", [{"task_id": 11, "completion": "x"}], None, "1 task id(s) are not in humaneval, for example Mbpp/11"),
+        ("humaneval", [{"task_id": 11, "completion": "x"}], None,
+         "1 task id(s) are not in humaneval, for example Mbpp/11"),
         ("humaneval", ["not an object"], None, ":1: expected an object"),
         ("humaneval", [], 0, "--limit must be at least 1, not 0"),
         ("apps", [], None, "unknown benchmark 'apps'"),

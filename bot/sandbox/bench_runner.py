@@ -84,7 +84,9 @@ def summarise_failure(stderr, exit_code):
         name = _signal_name(-exit_code)
         summary = "killed by " + name + (" (out of memory?)" if name == "SIGKILL" else "")
     elif lines:
-        summary = lines[-1].strip()
+        # The exception line is the last one a traceback does not indent (several processes may have written).
+        unindented = [line for line in lines if not line[0].isspace() and not line.startswith("Traceback (")]
+        summary = (unindented or lines)[-1].strip()
         if summary == "AssertionError":
             source = _failing_source_line(lines)
             summary += ": " + source if source else ""
