@@ -147,7 +147,75 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if outcome.resolved else EXIT_FAILED
 
 
-COMMANDS = {"check": cmd_check, "fix": cmd_fix}
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """`agentcoder bench humaneval|mbpp`: score given completions, or run the agents, the paper's protocol."""
+    from bot.bench import run_bench
+
+    sandbox = _sandbox(settings)
+    model = _model_client(settings) if args.completions is None else None
+    code, out = run_bench(args, settings, sandbox, model, progress=_progress)
+    if code == EXIT_USAGE:
+        raise UsageError(out if isinstance(out, str) else json.dumps(out))
+    print(json.dumps(out) if isinstance(out, dict) else out)
+    return code
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """`agentcoder serve`: the webhook edge and the embedded workers, until interrupted."""
+    import uvicorn
+
+    service = _service(settings)
+    service.pool.start()
+    _progress(f"serving webhooks for {service.bot_login} on http://{args.host}:{args.port}/webhooks")
+    try:
+        uvicorn.run(service.web, host=args.host, port=args.port, log_level="info")
+    finally:
+        service.pool.stop()
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """`agentcoder worker`: workers only, draining the shared queue until interrupted."""
+    import threading
+
+    service = _service(settings, recover=False)
+    service.pool.start()
+    _progress(f"worker for {service.bot_login} draining {settings.database_url}")
+    try:
+        threading.Event().wait()
+    finally:
+        service.pool.stop()
+    return EXIT_OK
+
+
+def _service(settings: Settings, recover: bool = True):
+    from bot.github import GitHubError
+    from bot.server import build_service
+
+    sandbox = _sandbox(settings)
+    model = _model_client(settings)
+    try:
+        return build_service(settings, sandbox=sandbox, model=model, recover=recover)
+    except GitHubError as exc:
+        raise UsageError(f"{exc}: check AGENTCODER_GITHUB_APP_ID, the private key and AGENTCODER_GITHUB_API_URL") from exc
+
+
+def cmd_playground(args: argparse.Namespace, settings: Settings) -> int:
+    """`agentcoder playground`: the whole App flow offline, printing the PR the bot opened."""
+    from bot.playground import PlaygroundError, format_result, run_playground
+
+    sandbox = _sandbox(settings)
+    try:
+        result = run_playground(settings, sandbox, progress=_progress)
+    except PlaygroundError as exc:
+        print(f"agentcoder: playground: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(result.to_json()) if args.json else format_result(result))
+    return EXIT_OK if result.resolved else EXIT_FAILED
+
+
+COMMANDS = {"check": cmd_check, "fix": cmd_fix, "bench": cmd_bench, "serve": cmd_serve, "worker": cmd_worker,
+            "playground": cmd_playground}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,10 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        handler = COMMANDS.get(args.command)
-        if handler is None:
-            raise UsageError(f"`agentcoder {args.command}` is not available in this build yet")
-        return handler(args, settings)
+        return COMMANDS[args.command](args, settings)
     except (UsageError, ConfigError) as exc:
         print(f"agentcoder: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -19,7 +19,7 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Everything the bot reads from its environment."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENTCODER_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="AGENTCODER_", extra="ignore", frozen=True, populate_by_name=True)
 
     # GitHub App
     github_app_id: str | None = None

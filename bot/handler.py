@@ -1,0 +1,144 @@
+"""The GitHub App's job: gatekeeping, then clone → loop → push → draft PR (or an account of why not).
+
+Called by the worker pool, which is where exceptions are caught and recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.agents import Issue
+from bot.fix import NotFixable, branch_for, run_fix
+from bot.github import GitHubApp, RepoClient
+from bot.jobs import Job
+from bot.loop import AgentLoop
+from bot.outcome import Outcome
+from bot.report import failure_report, pr_body
+from bot.workspace import Workspace, temporary_directory
+
+log = logging.getLogger(__name__)
+_LINKED_ISSUE = re.compile(r"^agentcoder/issue-(\d+)$")
+
+LoopFactory = Callable[[Callable[[], bool], Callable[[str], None]], AgentLoop]
+
+
+class JobHandler:
+    """Runs one queued job against GitHub; returns a one-line detail for the job list."""
+
+    def __init__(self, app: GitHubApp, bot_login: str, make_loop: LoopFactory, workdir: Path | None = None):
+        self.app = app
+        self.bot_login = bot_login
+        self.make_loop = make_loop
+        self.workdir = workdir
+
+    def __call__(self, job: Job, is_cancelled: Callable[[], bool]) -> str:
+        """Handle a label or retry trigger."""
+        github = self.app.repo(job.repo, job.installation_id)
+        refusal = self._gatekeep(github, job)
+        if refusal:
+            github.comment(job.issue_number, refusal)
+            return f"refused: {refusal}"
+        github.react(job.issue_number, "eyes")
+        if job.trigger == "retry":
+            return self._retry(github, job, is_cancelled)
+        return self._label(github, job, is_cancelled)
+
+    # -- gatekeeping, before any model is called -------------------------------------------------
+
+    def _gatekeep(self, github: RepoClient, job: Job) -> str | None:
+        """A polite refusal, or None when the job may run."""
+        if not github.can_write(job.sender):
+            return (f"@{job.sender}, AgentCoder only acts for people with write access to this repository. "
+                    "A maintainer can add the label (or comment `/agentcoder retry`) instead.")
+        target = github.issue(job.issue_number)
+        if target.state != "open":
+            return "This is closed, so AgentCoder will not work on it. Reopen it and ask again."
+        if target.locked:
+            return "This conversation is locked, so AgentCoder will not work on it."
+        if job.trigger == "label":
+            if target.is_pull_request:
+                return "AgentCoder works on issues; to run it again on its own pull request, comment `/agentcoder retry`."
+            existing = github.open_pull_for_branch(f"agentcoder/issue-{job.issue_number}")
+            if existing:
+                return (f"There is already an open AgentCoder pull request for this issue: #{existing.number}. "
+                        "Comment `/agentcoder retry <guidance>` there to run it again.")
+        return None
+
+    # -- the two triggers ----------------------------------------------------------------------------
+
+    def _label(self, github: RepoClient, job: Job, is_cancelled: Callable[[], bool]) -> str:
+        info = github.issue(job.issue_number)
+        issue = Issue(info.title, info.body, info.number)
+        branch = branch_for(issue)
+        status = self._status(github, job.issue_number)
+        status("AgentCoder is working on this issue: running the existing tests first.")
+        url, default_branch = github.clone_url_and_default_branch()
+        with temporary_directory("agentcoder-job-") as scratch:
+            workspace = Workspace.clone_remote(url, github.token(), scratch / "work", default_branch)
+            outcome = self._run(workspace, issue, branch, "", status, is_cancelled)
+            if outcome is None:
+                return "refused: not fixable"
+            if outcome.commit:
+                workspace.push(url, github.token(), branch, force=True)
+        if outcome.stop_reason.startswith("cancelled"):
+            status("This run was superseded by a newer request; the newer run reports here.")
+            return outcome.stop_reason
+        if not outcome.resolved:
+            status(failure_report(outcome, branch if outcome.commit else None))
+            return f"not resolved: {outcome.stop_reason}"
+        pull = github.create_draft_pull(issue.title, branch, default_branch, pr_body(outcome))
+        status(f"AgentCoder opened draft pull request #{pull.number}: {outcome.stop_reason}.")
+        return f"opened PR #{pull.number}"
+
+    def _retry(self, github: RepoClient, job: Job, is_cancelled: Callable[[], bool]) -> str:
+        pull = github.pull(job.issue_number)
+        match = _LINKED_ISSUE.match(pull.head_ref)
+        linked = github.issue(int(match.group(1))) if match else github.issue(pull.number)
+        issue = Issue(linked.title, linked.body, linked.number)
+        guidance = job.guidance
+        reviews = github.review_comments(pull.number)
+        if reviews:
+            guidance = (guidance + "\n\nReview comments on the pull request:\n" + "\n".join(f"- {r}" for r in reviews)).strip()
+        status = self._status(github, pull.number)
+        status("AgentCoder is running again on this branch" + (" with your guidance." if job.guidance else "."))
+        url, _ = github.clone_url_and_default_branch()
+        with temporary_directory("agentcoder-job-") as scratch:
+            workspace = Workspace.clone_remote(url, github.token(), scratch / "work", pull.head_ref)
+            outcome = self._run(workspace, issue, pull.head_ref, guidance, status, is_cancelled)
+            if outcome is None:
+                return "refused: not fixable"
+            if outcome.commit:
+                workspace.push(url, github.token(), pull.head_ref)
+        if outcome.stop_reason.startswith("cancelled"):
+            status("This run was superseded by a newer request; the newer run reports here.")
+            return outcome.stop_reason
+        github.update_pull_body(pull.number, pr_body(outcome))
+        if outcome.resolved:
+            status(f"AgentCoder pushed new commits: {outcome.stop_reason}. The description holds the new log.")
+            return f"updated PR #{pull.number}"
+        status(failure_report(outcome, pull.head_ref if outcome.commit else None))
+        return f"not resolved: {outcome.stop_reason}"
+
+    # -- shared steps --------------------------------------------------------------------------------
+
+    def _run(self, workspace: Workspace, issue: Issue, branch: str, guidance: str,
+             status: Callable[[str], None], is_cancelled: Callable[[], bool]) -> Outcome | None:
+        """The loop, with progress on the status comment; None (and a status saying why) when not fixable."""
+        def progress(message: str) -> None:
+            if message.startswith(("iteration", "test designer")) and "running" not in message:
+                status(f"AgentCoder is working on this: {message}.")
+
+        try:
+            return run_fix(self.make_loop(is_cancelled, progress), workspace, issue, branch, guidance)
+        except NotFixable as exc:
+            status(f"AgentCoder cannot work on this: {exc}.")
+            return None
+
+    def _status(self, github: RepoClient, number: int) -> Callable[[str], None]:
+        def update(text: str) -> None:
+            github.set_status(number, text, self.bot_login)
+
+        return update
