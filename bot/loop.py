@@ -164,7 +164,9 @@ class AgentLoop:
             if changed and (best is None or score < best[0]):
                 best = (score, {path: workspace.read(path) for path in changed})
                 outcome.best_iteration = number
-            resolved = bool(changed) and not regressions and not new_tests.failing and not suite.problem
+            # A repository with no tests of its own is judged by the new tests alone.
+            suite_ok = not suite.problem or (suite.problem == "no tests collected" and new_tests.passed > 0)
+            resolved = bool(changed) and not regressions and not new_tests.failing and suite_ok
             outcome.iterations.append(Iteration(
                 number, proposal.plan, changed, problems, suite, new_tests, regressions,
                 "" if resolved else feedback, {"programmer": usage}, round(self.clock() - began, 3),
