@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.bench_data import BenchInputError, Task, load_tasks, read_completions
+from bot.bench_data import BenchInputError, Task, agent_prompt, load_tasks, read_completions
 from bot.executor import Sandbox
 
 RUNNER = Path(__file__).parent / "sandbox" / "bench_runner.py"
@@ -157,6 +157,38 @@ def run_score(
     scores = score_completions(sandbox, image, tasks, completions, timeout_s=timeout_s, parallel=parallel)
     report = bench_report(name, scores, time.monotonic() - started)
     return 0, report if as_json else format_report(report)
+
+
+def run_bench(args, settings, sandbox: Sandbox, model, progress=lambda _: None) -> tuple[int, str | dict]:
+    """`agentcoder bench NAME [--completions FILE] [--limit N] [--show-tests first|all] [--json]`.
+
+    With `--completions`, score them; without, run the three-agent loop on each task with `model` and score
+    what it leaves. Returns (exit code, text or JSON object): 0 once the run finished, 2 with one line for a
+    usage error or a model that cannot be reached.
+    """
+    if args.completions is not None:
+        return run_score(args.benchmark, args.completions, args.limit, args.json, sandbox, settings.sandbox_image)
+    from bot.bench_agents import format_agents_report, run_agents
+    from bot.fix import build_loop
+
+    try:
+        every_task = load_tasks(args.benchmark)
+        if args.limit is not None and args.limit < 1:
+            raise BenchInputError(f"--limit must be at least 1, not {args.limit}")
+        if model is None:
+            raise BenchInputError("running the agents needs a model: set OPENAI_BASE_URL and AGENTCODER_MODEL")
+        agent_prompt(every_task[0], args.show_tests)  # checks --show-tests
+    except BenchInputError as exc:
+        return 2, str(exc)
+    tasks = every_task[: args.limit] if args.limit is not None else every_task
+    code, out = run_agents(
+        args.benchmark, tasks, sandbox, settings.sandbox_image,
+        lambda task_progress: build_loop(settings, sandbox, model, progress=task_progress),
+        show_tests=args.show_tests, parallel=settings.concurrent_jobs, progress=progress,
+    )
+    if code != 0 or args.json:
+        return code, out
+    return code, format_agents_report(out)
 
 
 def _score_batch(sandbox: Sandbox, image: str, batch: Sequence[tuple[str, str]], timeout_s: float) -> list[TaskScore]:
