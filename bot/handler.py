@@ -21,6 +21,7 @@ from bot.workspace import Workspace, temporary_directory
 
 log = logging.getLogger(__name__)
 _LINKED_ISSUE = re.compile(r"^agentcoder/issue-(\d+)$")
+LOCKED_REFUSAL = "This conversation is locked, so AgentCoder will not work on it."
 
 LoopFactory = Callable[[Callable[[], bool], Callable[[str], None]], AgentLoop]
 
@@ -39,7 +40,9 @@ class JobHandler:
         github = self.app.repo(job.repo, job.installation_id)
         refusal = self._gatekeep(github, job)
         if refusal:
-            github.comment(job.issue_number, refusal)
+            # GitHub refuses an App's comment on a locked conversation (403): say it in the job list only.
+            if refusal != LOCKED_REFUSAL:
+                github.comment(job.issue_number, refusal)
             return f"refused: {refusal}"
         github.react(job.issue_number, "eyes")
         if job.trigger == "retry":
@@ -54,10 +57,10 @@ class JobHandler:
             return (f"@{job.sender}, AgentCoder only acts for people with write access to this repository. "
                     "A maintainer can add the label (or comment `/agentcoder retry`) instead.")
         target = github.issue(job.issue_number)
+        if target.locked:  # first: closed issues are often locked too, and a locked one takes no comment
+            return LOCKED_REFUSAL
         if target.state != "open":
             return "This is closed, so AgentCoder will not work on it. Reopen it and ask again."
-        if target.locked:
-            return "This conversation is locked, so AgentCoder will not work on it."
         if job.trigger == "label":
             if target.is_pull_request:
                 return "AgentCoder works on issues; to run it again on its own pull request, comment `/agentcoder retry`."
