@@ -52,7 +52,7 @@ class TaskRun:
 
 
 def stub_source(task: Task) -> str:
-    """The unsolved `solution.py`: HumanEval's prompt with a raising body, or MBPP's function named by its first assert."""
+    """The unsolved `solution.py`: the HumanEval prompt with a raising body, or a stub of the MBPP entry point."""
     if task.benchmark == "humaneval":
         return task.prompt + "    raise NotImplementedError\n"
     call = next(node for node in ast.walk(ast.parse(task.test_list[0]))
@@ -82,7 +82,7 @@ def create_task_repository(path: Path, task: Task) -> Workspace:
     files = {SOLUTION_FILE: stub_source(task), ".agentcoder.yml": TASK_CONFIG}
     for relative, text in files.items():
         (path / relative).write_text(text, encoding="utf-8")
-    repo.index.add(list(files))
+    repo.git.add(A=True)  # not index.add: it changes the process's directory, and tasks run in threads
     repo.index.commit(f"Stub of {task.entry_point}", author=BOT_AUTHOR, committer=BOT_AUTHOR)
     return Workspace(path)
 
