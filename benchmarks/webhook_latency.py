@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import uvicorn
 
+from bot.serving import ThreadedServer
 from bot.config import load_settings
 from bot.jobs import SqliteQueue
 from webhooks.app import create_app
@@ -35,19 +35,6 @@ def percentile(samples: list[float], fraction: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(samples)
     return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))]
-
-
-def start_server(app) -> tuple[uvicorn.Server, threading.Thread, int]:
-    """uvicorn in a thread on an ephemeral 127.0.0.1 port."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    return server, thread, server.servers[0].sockets[0].getsockname()[1]
 
 
 def delivery(issue: int) -> tuple[bytes, dict[str, str]]:
@@ -81,13 +68,13 @@ def main() -> int:
         db = Path(tmp) / "bench.db"
         settings = load_settings(webhook_secret=SECRET, database_url=f"sqlite:///{db}")
         queue = SqliteQueue(db)
-        server, thread, port = start_server(create_app(settings, queue, bot_login="agentcoder[bot]"))
+        server = ThreadedServer(create_app(settings, queue, bot_login="agentcoder[bot]")).start()
         local = threading.local()
         clients: list[httpx.Client] = []
 
         def send(issue: int) -> tuple[float, int]:
             if not hasattr(local, "client"):
-                local.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=10)
+                local.client = httpx.Client(base_url=server.url, trust_env=False, timeout=10)
                 clients.append(local.client)
             body, headers = delivery(issue)
             started = time.perf_counter()
@@ -103,8 +90,7 @@ def main() -> int:
         finally:
             for client in clients:
                 client.close()
-            server.should_exit = True
-            thread.join(10)
+            server.stop()
         queued = len(queue.recent(MAX_DELIVERIES + 1)) - 1
         queue.close()
 

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,10 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from bot.config import ConfigError, load_settings
 from bot.jobs import Job, SqliteQueue, WorkerPool
+from bot.serving import ThreadedServer
 from webhooks.app import create_app
 
 SECRET = "It's a Secret to Everybody"
@@ -28,22 +27,8 @@ BOT = "agentcoder[bot]"
 @contextmanager
 def serving(app) -> Iterator[httpx.Client]:
     """Run `app` under uvicorn on an ephemeral 127.0.0.1 port; yield a client for it."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
+    with ThreadedServer(app) as server, httpx.Client(base_url=server.url, trust_env=False, timeout=10) as client:
+        yield client
 
 def settings(tmp_path: Path, **overrides):
     values = {"webhook_secret": SECRET, "admin_token": ADMIN, "database_url": f"sqlite:///{tmp_path}/jobs.db"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 import threading
 import time
 import uuid
@@ -18,8 +17,9 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import uvicorn
 from fastapi import FastAPI, Request
+
+from bot.serving import ThreadedServer
 from fastapi.responses import JSONResponse
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
@@ -94,8 +94,7 @@ class ScriptedOpenAI:
         self._lock = threading.Lock()
         self._queues: dict[str, deque[Answer]] = {}
         self._requests: list[dict] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._web: ThreadedServer | None = None
         self.base_url = ""
         for model, answers in (script or {}).items():
             self.add(model, *answers)
@@ -118,30 +117,15 @@ class ScriptedOpenAI:
 
     def start(self) -> ScriptedOpenAI:
         """Serve on an ephemeral port of 127.0.0.1 in a background thread; returns self."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"scripted-openai-{port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the scripted OpenAI server did not start")
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self._web = ThreadedServer(self.app, name="scripted-openai", graceful_shutdown_s=1).start()
+        self.base_url = f"{self._web.url}/v1"
         return self
 
     def stop(self) -> None:
         """Shut the server down and wait for its thread."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        if self._web is not None:
+            self._web.stop()
+        self._web = None
 
     def __enter__(self) -> ScriptedOpenAI:
         return self.start()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.serving import ThreadedServer
 from bot.standins.github import bare, hooks
 from bot.standins.github.api import build_api
 from bot.standins.github.hooks import Delivery
@@ -51,41 +48,27 @@ class GitHubStandin:
         self.store = Store()
         self.store.user(self.bot_login, "Bot")
         self._render: Renderer | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._web: ThreadedServer | None = None
 
     # Lifecycle
 
     def start(self) -> GitHubStandin:
         """Serve on an ephemeral port of 127.0.0.1 in a background thread; returns self."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        web = ThreadedServer(name="github-standin")
         app_info = {"id": self.app_id, "slug": self.app_slug, "name": self.app_slug.title(), "owner": APP_OWNER}
-        self._render = Renderer(f"http://127.0.0.1:{port}", self.store, self.repo_path, app_info)
+        self._render = Renderer(web.url, self.store, self.repo_path, app_info)
         api = build_api(self.store, self._render, app_id=self.app_id,
                         public_key_pem=public_key_pem(self.app_private_key_pem), bot_login=self.bot_login,
                         repo_path=self.repo_path)
-        asgi = GitSmartHTTP(api, self.root, self._authorize_git)
-        config = uvicorn.Config(asgi, log_level="warning", access_log=False, lifespan="off", loop="asyncio")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="github-standin", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the GitHub stand-in did not start")
-            time.sleep(0.01)
+        web.app = GitSmartHTTP(api, self.root, self._authorize_git)
+        self._web = web.start()
         return self
 
     def stop(self) -> None:
         """Shut the server down and wait for its thread."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        if self._web is not None:
+            self._web.stop()
+        self._web = None
 
     def __enter__(self) -> GitHubStandin:
         return self.start()
