@@ -75,11 +75,15 @@ def markdown_log(outcome: Outcome, *, feedback_chars: int = 3_000) -> str:
 
 
 def _fit(head: str, log: str, tail: str, limit: int) -> str:
-    """Fold the log into <details>, trimming it so the whole body stays under `limit` characters."""
+    """Fold the log into <details>, trimming it so the whole body stays under `limit` characters.
+
+    The cut falls between iterations, so no `<details>` or code fence is left open.
+    """
     wrapper = "<details><summary>Iteration log</summary>\n\n{}\n\n</details>\n"
     room = limit - len(head) - len(tail) - len(wrapper) - 100
     if len(log) > room:
-        log = log[: max(room, 0)] + "\n\n…[log trimmed to fit GitHub's limit]"
+        cut = log.rfind("\n### Iteration", 0, max(room, 0))
+        log = (log[:cut] if cut > 0 else "") + "\n\n…[the rest of the log was trimmed to fit GitHub's limit]"
     return head + wrapper.format(log) + tail
 
 

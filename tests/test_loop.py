@@ -165,3 +165,19 @@ def test_preexisting_failures_are_not_blamed_and_budget_stops_the_loop(sandbox, 
     outcome = make_loop(sandbox, client, token_budget=10).run(workspace, ISSUE)
     assert not outcome.resolved and outcome.stop_reason.startswith("token budget spent")
     assert outcome.iterations == []
+
+
+def test_protected_paths_are_refused_and_instructions_reach_both_agents(sandbox, models, tmp_path):
+    server, client = models
+    repo = dict(SLUGIFY_REPO)
+    repo[".agentcoder.yml"] = "protected_paths: [textutil.py]\ninstructions: Never touch the public API.\n"
+    server.add(DESIGNER_MODEL, DESIGNED_TESTS)
+    server.add(PROGRAMMER_MODEL, RIGHT_FIX.replace('.replace(",", "")', ""))
+    workspace = Workspace(make_repo(tmp_path / "repo", repo))
+    outcome = make_loop(sandbox, client, max_iterations=1).run(workspace, ISSUE)
+    assert not outcome.resolved
+    assert outcome.iterations[0].edit_problems == [
+        "Edit to textutil.py refused: it is protected by .agentcoder.yml (protected_paths)"]
+    assert "re.findall" not in workspace.read("textutil.py")
+    for model in (PROGRAMMER_MODEL, DESIGNER_MODEL):
+        assert "Never touch the public API." in server.requests_for(model)[0]["messages"][0]["content"]

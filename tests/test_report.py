@@ -1,0 +1,56 @@
+"""Outcome → Markdown: what maintainers read in the PR body and the status comment."""
+
+from bot.outcome import GeneratedTest, Iteration, Outcome, TestSummary, Usage
+from bot.report import GITHUB_BODY_LIMIT, failure_report, markdown_log, pr_body
+
+
+def outcome(feedback: str = "FAILED t::x\nassert 1 == 2", iterations: int = 2, resolved: bool = True) -> Outcome:
+    result = Outcome(resolved=resolved, stop_reason="resolved in iteration 2" if resolved else "not resolved after 2 iterations",
+                     issue_title="mean() crashes", issue_number=12, test_file="tests/agentcoder/test_issue_12.py",
+                     reproduced=True, baseline=TestSummary(passed=3), files_changed=["stats.py", "tests/agentcoder/test_issue_12.py"],
+                     best_iteration=1, wall_s=9.5, model_s=4.0, test_s=3.0)
+    result.generated_tests = [
+        GeneratedTest("tests/agentcoder/test_issue_12.py::test_empty", "fail_to_pass", "mean([]) raises ValueError"),
+        GeneratedTest("tests/agentcoder/test_issue_12.py::test_plain", "regression", "ordinary input unchanged"),
+    ]
+    result.tokens["programmer"] = Usage(1000, 200, 2, 3.0)
+    result.tokens["test_designer"] = Usage(300, 150, 1, 1.0)
+    for number in range(1, iterations + 1):
+        result.iterations.append(Iteration(
+            number, f"plan {number}", ["stats.py"], [], TestSummary(passed=3), TestSummary(passed=1, failed=1, failing=["t::x"]),
+            [], feedback if number < iterations or not resolved else "", {"programmer": Usage(500, 100, 1, 1.5)}, 4.0, 1.5, 1.5))
+    return result
+
+
+def test_pr_body_has_fixes_line_tests_log_and_usage():
+    body = pr_body(outcome())
+    assert "Fixes #12" in body
+    assert "- `test_empty` (fail-to-pass): mean([]) raises ValueError" in body
+    assert "- `test_plain` (regression): ordinary input unchanged" in body
+    assert "<details><summary>Iteration log</summary>" in body and "### Iteration 2" in body
+    assert "| programmer | 2 | 1000 | 200 | 3.0 s |" in body
+    assert "loop overhead 2.5 s" in body
+    assert "`stats.py`" in body.split("## Generated tests")[0]
+
+
+def test_enormous_logs_are_trimmed_to_fit_githubs_limit():
+    body = pr_body(outcome(feedback="E   " + "x" * 4000 + "\n", iterations=200))
+    assert len(body) < GITHUB_BODY_LIMIT
+    assert "the rest of the log was trimmed to fit GitHub's limit" in body
+    assert body.rstrip().endswith("</sub>")  # the footer survives the trimming
+    assert body.count("<details>") == body.count("</details>")
+    assert body.count("````") % 2 == 0
+
+
+def test_failure_report_names_the_branch_with_the_best_attempt():
+    text = failure_report(outcome(resolved=False), "agentcoder/issue-12")
+    assert text.startswith("AgentCoder could not resolve this issue: not resolved after 2 iterations.")
+    assert "The best attempt (iteration 1) is on branch `agentcoder/issue-12`." in text
+    assert "Failures fed back" in text and "assert 1 == 2" in text
+
+
+def test_log_says_plainly_when_no_generated_tests_were_usable():
+    result = outcome()
+    result.generated_tests, result.reproduced = [], False
+    assert "No generated tests could be used" in pr_body(result)
+    assert "**Result:** resolved" in markdown_log(result)
