@@ -51,8 +51,17 @@ class PullInfo:
 
 
 def _call(what: str, thunk):
+    return _guarded(what, lambda: thunk().parsed_data)
+
+
+def _every(what: str, github: GitHub, method, **kwargs) -> list:
+    """Every item of a listed resource, following GitHub's `Link: rel="next"` pages."""
+    return _guarded(what, lambda: list(github.rest.paginate(method, **kwargs)))
+
+
+def _guarded(what: str, thunk):
     try:
-        return thunk().parsed_data
+        return thunk()
     except RequestFailed as exc:
         raise GitHubError(f"GitHub {what} failed: HTTP {exc.response.status_code}") from None
     except GitHubException as exc:
@@ -198,8 +207,10 @@ class RepoClient:
     def set_status(self, number: int, text: str, bot_login: str) -> int:
         """Create or edit the bot's one status comment on an issue or PR (found by its hidden marker)."""
         body = f"{STATUS_MARKER}\n{text}"
-        comments = _call("list comments", lambda: self._gh().rest.issues.list_comments(
-            self.owner, self.name, number, per_page=100))
+        # All pages: on a busy issue the status comment is past the first 100 and must still be found.
+        github = self._gh()
+        comments = _every("list comments", github, github.rest.issues.list_comments,
+                          owner=self.owner, repo=self.name, issue_number=number, per_page=100)
         for comment in comments:
             if comment.user and comment.user.login == bot_login and STATUS_MARKER in (comment.body or ""):
                 _call("update comment", lambda: self._gh().rest.issues.update_comment(
