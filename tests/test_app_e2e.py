@@ -1,0 +1,622 @@
+"""The GitHub App end to end over real HTTP.
+
+The stand-in GitHub delivers signed webhooks → the App (uvicorn) → the SQLite queue → the worker
+pool → JobHandler → the loop (scripted models over real HTTP, the real Docker sandbox, real git over
+the stand-in's smart HTTP) → what the bot did is read back from the stand-in's state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.config import load_settings
+from bot.github import STATUS_MARKER, GitHubApp
+from bot.jobs import FINAL_STATES, Job
+from bot.server import Service, build_service
+from bot.serving import ThreadedServer
+from bot.standins.github import GitHubStandin
+from bot.standins.github.hooks import signatures
+from bot.standins.openai_server import Fault, ScriptedOpenAI
+from bot.workspace import Workspace
+from tests.conftest import make_repo
+
+APP_ID, INSTALLATION_ID = 4242, 1
+OWNER, REPO = "octo-org", "calc"
+FULL_NAME = f"{OWNER}/{REPO}"
+MAINTAINER, REVIEWER = "maintainer", "reviewer"
+SECRET = "e2e-webhook-secret"
+PROGRAMMER, DESIGNER = "e2e-programmer", "e2e-test-designer"
+TEST_FILE = "tests/agentcoder/test_issue_{}.py"
+
+FILES = {
+    "calc/__init__.py": "",
+    "calc/stats.py": '''\
+        def mean(values):
+            """Arithmetic mean of a list of numbers."""
+            return sum(values) / len(values)
+    ''',
+    "tests/test_stats.py": '''\
+        from calc.stats import mean
+
+
+        def test_mean():
+            assert mean([1, 2, 3]) == 2
+    ''',
+}
+ISSUE_TITLE = "mean() crashes on an empty list"
+ISSUE_BODY = "`calc.stats.mean([])` raises ZeroDivisionError; it should raise ValueError like `statistics.mean`."
+
+TESTS_MODULE = '''\
+import pytest
+
+from calc.stats import mean
+
+
+def test_empty_list_raises_value_error():
+    """mean([]) raises ValueError, not ZeroDivisionError."""
+    with pytest.raises(ValueError):
+        mean([])
+
+
+def test_mean_of_two_numbers():
+    """Ordinary input keeps its mean."""
+    assert mean([2, 4]) == 3
+'''
+DESIGNED_TESTS = f"Tests from the issue text.\n\n```python\n{TESTS_MODULE}```\n"
+
+RIGHT_PLAN = "raise ValueError for an empty list, as statistics.mean does."
+RIGHT_FIX = f'''Clarify: an empty list must raise ValueError.
+Plan: {RIGHT_PLAN}
+
+calc/stats.py
+<<<<<<< SEARCH
+    return sum(values) / len(values)
+=======
+    if not values:
+        raise ValueError("mean() of an empty list")
+    return sum(values) / len(values)
+>>>>>>> REPLACE
+'''
+WRONG_FIX = '''Plan: return 0 for an empty list.
+
+calc/stats.py
+<<<<<<< SEARCH
+    return sum(values) / len(values)
+=======
+    if not values:
+        return 0
+    return sum(values) / len(values)
+>>>>>>> REPLACE
+'''
+SECOND_FIX = f'''Clarify: the test expects ValueError.
+Plan: {RIGHT_PLAN}
+
+calc/stats.py
+<<<<<<< SEARCH
+        return 0
+=======
+        raise ValueError("mean() of an empty list")
+>>>>>>> REPLACE
+'''
+RETRY_PLAN = "keep the guard clause and name the requirement in its message."
+RETRY_FIX = f'''Plan: {RETRY_PLAN}
+
+calc/stats.py
+<<<<<<< SEARCH
+        raise ValueError("mean() of an empty list")
+=======
+        raise ValueError("mean() needs at least one value")
+>>>>>>> REPLACE
+'''
+USAGE_ROW = r"\| {agent} \| {calls} \| \d+ \| \d+ \| \d+\.\d s \|"
+
+
+# -- the assembled App ------------------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    """One App process: its service and its web server."""
+
+    service: Service
+    web: ThreadedServer
+
+    @property
+    def queue(self):
+        return self.service.queue
+
+    def jobs(self) -> list[Job]:
+        """All jobs, oldest first."""
+        return sorted(self.queue.recent(500), key=lambda job: job.id)
+
+    def wait_for_jobs(self, count: int, timeout_s: float = 60.0) -> list[Job]:
+        """Block until `count` jobs exist and all of them have finished."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            jobs = self.jobs()
+            if len(jobs) >= count and all(job.state in FINAL_STATES for job in jobs):
+                return jobs
+            time.sleep(0.05)
+        raise AssertionError(f"jobs did not finish within {timeout_s} s: {self.jobs()}")
+
+
+class World:
+    """The stand-in GitHub with a tiny repository, the scripted model server, and Apps built on one SQLite file."""
+
+    def __init__(self, root: Path, sandbox):
+        self.root = root
+        self.sandbox = sandbox
+        self.db = root / "queue.db"
+        self.standin = GitHubStandin(root / "github", app_id=APP_ID, webhook_secret=SECRET).start()
+        self.models = ScriptedOpenAI().start()
+        self._apps: list[Running] = []
+        self.standin.create_repo(OWNER, REPO, make_repo(root / "sample", FILES, commit=False), INSTALLATION_ID)
+        self.standin.set_permission(OWNER, REPO, MAINTAINER, "write")
+
+    def start_app(self, *, pool: bool = True, **overrides) -> Running:
+        """Build the App exactly as `serve` does (build_service), serve it, point the webhooks at it."""
+        settings = load_settings(
+            github_app_id=str(APP_ID), github_private_key=self.standin.app_private_key_pem,
+            webhook_secret=SECRET, github_api_url=self.standin.api_url,
+            openai_base_url=self.models.base_url, openai_api_key="e2e-openai-key",
+            programmer_model=PROGRAMMER, test_designer_model=DESIGNER,
+            database_url=f"sqlite:///{self.db}", llm_max_retries=0, llm_timeout_s=30, **overrides)
+        service = build_service(settings, sandbox=self.sandbox)
+        running = Running(service, ThreadedServer(service.web).start())
+        self._apps.append(running)
+        self.standin.webhook_url = f"{running.web.url}/webhooks"
+        if pool:
+            service.pool.start()
+        return running
+
+    def stop_app(self, running: Running) -> None:
+        """Stop a process's workers and web server and close its queue (the process is gone)."""
+        if running in self._apps:
+            self._apps.remove(running)
+            running.service.pool.stop()
+            running.web.stop()
+            running.queue.close()
+
+    def close(self) -> None:
+        for running in list(self._apps):
+            self.stop_app(running)
+        self.models.stop()
+        self.standin.stop()
+
+    # -- acting on the stand-in --------------------------------------------------------------------
+
+    def issue(self, title: str = ISSUE_TITLE, body: str = ISSUE_BODY) -> int:
+        return self.standin.create_issue(OWNER, REPO, title, body, user="octocat")
+
+    def label(self, number: int, sender: str = MAINTAINER, label: str = "agentcoder"):
+        return self.standin.label_issue(OWNER, REPO, number, label, sender=sender)
+
+    def seed_bot_pull(self, issue_number: int) -> int:
+        """A draft PR the App itself opened earlier for `issue_number` (pushed and opened over HTTP)."""
+        token = self.standin.installation_token(INSTALLATION_ID)
+        url = self.standin.git_url(OWNER, REPO)
+        branch = f"agentcoder/issue-{issue_number}"
+        workspace = Workspace.clone_remote(url, token, self.root / f"seed-{issue_number}")
+        workspace.start_branch(branch)
+        workspace.write("calc/stats.py", workspace.read("calc/stats.py") + "\n# an earlier attempt\n")
+        workspace.commit_all("An earlier attempt")
+        workspace.push(url, token, branch)
+        app = GitHubApp(str(APP_ID), self.standin.app_private_key_pem, self.standin.api_url, auto_retry=False)
+        return app.repo(FULL_NAME, INSTALLATION_ID).create_draft_pull(
+            ISSUE_TITLE, branch, "main", f"Fixes #{issue_number}").number
+
+    # -- reading the stand-in ---------------------------------------------------------------------
+
+    def bot_comments(self, number: int) -> list[dict]:
+        return [c for c in self.standin.comments_on(OWNER, REPO, number) if c["user"] == self.standin.bot_login]
+
+    def pulls(self) -> list[dict]:
+        return sorted(self.standin.pulls.values(), key=lambda record: record["number"])
+
+    def branch(self, number: int) -> str | None:
+        return self.standin.branch_sha(OWNER, REPO, f"agentcoder/issue-{number}")
+
+    def tokens(self) -> list[str]:
+        return list(self.standin.store.snapshot("tokens"))
+
+
+@pytest.fixture
+def world(tmp_path, sandbox):
+    made = World(tmp_path, sandbox)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+class Observer:
+    """Samples, while jobs run, the bot's comments (to see one status comment being edited) and the
+    `.git/config` of every job clone of this stand-in's repositories (the clones are gone afterwards)."""
+
+    def __init__(self, world: World, interval_s: float = 0.02):
+        self.world = world
+        self.interval_s = interval_s
+        self.bodies: dict[int, list[str]] = {}  # comment id → distinct bodies in the order seen
+        self.git_configs: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Observer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sample()  # the state as the jobs left it
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval_s)
+
+    def _sample(self) -> None:
+        for comment in self.world.standin.comments:
+            if comment["user"] == self.world.standin.bot_login:
+                seen = self.bodies.setdefault(comment["id"], [])
+                if not seen or seen[-1] != comment["body"]:
+                    seen.append(comment["body"])
+        for config in Path(tempfile.gettempdir()).glob("agentcoder-job-*/work/.git/config"):
+            try:
+                text = config.read_text()
+            except OSError:  # the job removed its clone meanwhile
+                continue
+            if self.world.standin.api_url in text:
+                self.git_configs[str(config)] = text
+
+
+def assert_no_token_leaked(world: World, running: Running, observer: Observer) -> None:
+    """No installation token in a clone's .git/config, a comment, a PR body, a job's detail or the queue file."""
+    tokens = world.tokens()
+    assert tokens, "the App never asked for an installation token"
+    assert observer.git_configs, "no job clone was seen while the job ran"
+    texts = {f"git config {path}": text for path, text in observer.git_configs.items()}
+    texts |= {f"comment {c['id']}": c["body"] for c in world.standin.comments}
+    texts |= {f"comment {cid} (earlier)": body for cid, bodies in observer.bodies.items() for body in bodies}
+    texts |= {f"PR #{p['number']} body": p["body"] or "" for p in world.pulls()}
+    texts |= {f"job {job.id} detail": job.detail for job in running.jobs()}
+    for path in world.root.glob("queue.db*"):
+        texts[f"queue file {path.name}"] = path.read_bytes().decode("utf-8", "replace")
+    for where, text in texts.items():
+        for token in tokens:
+            assert token not in text, f"an installation token leaked into {where}"
+    for text in observer.git_configs.values():
+        assert "extraheader" not in text.lower() and "x-access-token" not in text
+
+
+def section(body: str, heading: str) -> str:
+    """The text under one `## heading` of a PR body."""
+    return body.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+# -- 1. label → draft PR ------------------------------------------------------------------------------
+
+
+def test_label_by_a_maintainer_opens_a_draft_pull_request(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, WRONG_FIX, SECOND_FIX)
+    app = world.start_app()
+    number = world.issue()
+    # A busy issue: the bot's status comment lands beyond the first page (100) of comments.
+    for n in range(100):
+        world.standin.store.add_comment(OWNER, REPO, number, f"me too ({n})", user=f"user{n % 7}")
+    with Observer(world) as observer:
+        delivery = world.label(number)
+        assert delivery.status_code == 202 and json.loads(delivery.response_text)["status"] == "queued"
+        [job] = app.wait_for_jobs(1)
+
+    assert (job.state, job.trigger, job.sender, job.issue_number) == ("done", "label", MAINTAINER, number)
+    [pull] = world.pulls()
+    assert job.detail == f"opened PR #{pull['number']}"
+    # Acknowledged at once with a reaction on the issue.
+    assert [(r["subject"], r["subject_id"], r["content"], r["user"]) for r in world.standin.reactions] == [
+        ("issue", number, "eyes", world.standin.bot_login)]
+    # One status comment, edited as the job moved on (never a second comment).
+    [status] = world.bot_comments(number)
+    assert status["body"].startswith(STATUS_MARKER + "\n")
+    assert status["body"].endswith(f"AgentCoder opened draft pull request #{pull['number']}: resolved in iteration 2.")
+    assert list(observer.bodies) == [status["id"]]
+    seen = observer.bodies[status["id"]]
+    assert seen[0] == f"{STATUS_MARKER}\nAgentCoder is working on this issue: running the existing tests first."
+    assert any("iteration 2: programmer" in body for body in seen) and seen[-1] == status["body"]
+    # The branch holds the fix and the generated tests.
+    branch = f"agentcoder/issue-{number}"
+    assert 'raise ValueError("mean() of an empty list")' in world.standin.read_file(OWNER, REPO, branch, "calc/stats.py")
+    assert world.standin.read_file(OWNER, REPO, branch, TEST_FILE.format(number)) == TESTS_MODULE
+    assert world.standin.read_file(OWNER, REPO, branch, "tests/test_stats.py") == world.standin.read_file(
+        OWNER, REPO, "main", "tests/test_stats.py")
+    # A draft PR from the bot, titled after the issue.
+    assert pull["title"] == ISSUE_TITLE and pull["user"] == world.standin.bot_login and pull["state"] == "open"
+    assert (pull["pull"]["head"], pull["pull"]["base"], pull["pull"]["draft"]) == (branch, "main", True)
+    body = pull["body"]
+    assert f"\nFixes #{number}\n" in body
+    assert section(body, "Generated tests").strip().splitlines() == [
+        f"In `{TEST_FILE.format(number)}`:",
+        "- `test_empty_list_raises_value_error` (fail-to-pass): mean([]) raises ValueError, not ZeroDivisionError.",
+        "- `test_mean_of_two_numbers` (regression): Ordinary input keeps its mean.",
+    ]
+    log = body.split("<details><summary>Iteration log</summary>\n", 1)[1]
+    assert "**Result:** resolved — resolved in iteration 2" in log
+    assert "### Iteration 1" in log and "### Iteration 2" in log and f"- Plan: {RIGHT_PLAN}" in log
+    assert "DID NOT RAISE" in log  # the real failure text of iteration 1, folded in the log
+    assert log.index("### Iteration 2") < log.rindex("</details>")
+    tokens = section(body, "Tokens and time")
+    assert re.search(USAGE_ROW.format(agent="programmer", calls=2), tokens)
+    assert re.search(USAGE_ROW.format(agent="test designer", calls=1), tokens)
+    assert re.search(r"\| test executor \| — \| — \| — \| \d+\.\d s \|", tokens)
+    assert_no_token_leaked(world, app, observer)
+
+
+# -- 2. /agentcoder retry on the bot's PR ----------------------------------------------------------------
+
+
+def test_retry_runs_again_on_the_pr_branch_with_guidance_and_review_comments(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, RIGHT_FIX, RETRY_FIX)
+    app = world.start_app()
+    number = world.issue()
+    assert world.label(number).status_code == 202
+    app.wait_for_jobs(1)
+    [pull] = world.pulls()
+    pr, branch = pull["number"], pull["pull"]["head"]
+    first_sha, first_body = world.branch(number), pull["body"]
+    world.standin.set_permission(OWNER, REPO, REVIEWER, "read")
+    world.standin.add_review_comment(OWNER, REPO, pr, "Keep the message short.", user=REVIEWER,
+                                     path="calc/stats.py", line=3)
+
+    with Observer(world) as observer:
+        delivery = world.standin.comment(OWNER, REPO, pr, "/agentcoder retry use a guard clause", sender=MAINTAINER)
+        assert delivery.status_code == 202
+        first, retry = app.wait_for_jobs(2)
+
+    assert (retry.state, retry.trigger, retry.issue_number, retry.guidance) == ("done", "retry", pr, "use a guard clause")
+    assert retry.detail == f"updated PR #{pr}"
+    # The programmer's first prompt of this run carries the guidance and the review comment.
+    prompts = world.models.requests_for(PROGRAMMER)
+    assert len(prompts) == 2
+    retry_prompt = prompts[1]["messages"][0]["content"]
+    assert "# Guidance from the maintainers\n\nuse a guard clause" in retry_prompt
+    assert "- calc/stats.py:3: Keep the message short." in retry_prompt
+    assert 'raise ValueError("mean() of an empty list")' in retry_prompt  # it started from the PR branch
+    assert "use a guard clause" not in prompts[0]["messages"][0]["content"]
+    # New commits on top of the branch: a fast-forward.
+    new_sha = world.branch(number)
+    bare = world.standin.repo_path(OWNER, REPO)
+    assert new_sha != first_sha
+    assert subprocess.run(["git", "--git-dir", str(bare), "merge-base", "--is-ancestor", first_sha, new_sha]).returncode == 0
+    assert subprocess.run(["git", "--git-dir", str(bare), "rev-list", "--count", f"{first_sha}..{new_sha}"],
+                          capture_output=True, text=True, check=True).stdout.strip() == "1"
+    assert 'raise ValueError("mean() needs at least one value")' in world.standin.read_file(
+        OWNER, REPO, branch, "calc/stats.py")
+    # The same PR (no second one), its body holding the new log.
+    [pull] = world.pulls()
+    assert pull["number"] == pr and pull["body"] != first_body
+    assert f"- Plan: {RETRY_PLAN}" in pull["body"] and f"- Plan: {RIGHT_PLAN}" not in pull["body"]
+    assert f"\nFixes #{number}\n" in pull["body"]
+    # A status comment on the PR; the issue's status comment is left as it was.
+    [status] = world.bot_comments(pr)
+    assert status["body"] == (f"{STATUS_MARKER}\nAgentCoder pushed new commits: resolved in iteration 1."
+                              " The description holds the new log.")
+    assert observer.bodies[status["id"]][0] == f"{STATUS_MARKER}\nAgentCoder is running again on this branch with your guidance."
+    [issue_status] = world.bot_comments(number)
+    assert issue_status["body"].endswith(f"opened draft pull request #{pr}: resolved in iteration 1.")
+    assert ("issue", pr, "eyes") in [(r["subject"], r["subject_id"], r["content"]) for r in world.standin.reactions]
+    assert_no_token_leaked(world, app, observer)
+
+
+# -- 3. signatures and redeliveries -----------------------------------------------------------------------
+
+
+def test_forged_signatures_are_refused_and_a_redelivery_starts_nothing_new(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, RIGHT_FIX)
+    app = world.start_app()
+    number = world.issue()
+    valid = world.label(number)
+    assert valid.status_code == 202
+
+    forged = world.standin.deliver("issues", valid.payload, signature="sha256=" + "0" * 64)
+    wrong_secret = world.standin.deliver("issues", valid.payload, secret="not-the-secret")
+    body = json.dumps(valid.payload).encode()
+    tampered = body.replace(b'"agentcoder"', b'"AgentCoder"')
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "issues", "X-GitHub-Delivery": "forged-1"}
+    url = world.standin.webhook_url
+    replayed = httpx.post(url, content=tampered, trust_env=False,
+                          headers=headers | {"X-Hub-Signature-256": signatures(SECRET, body)["X-Hub-Signature-256"]})
+    unsigned = httpx.post(url, content=body, headers=headers | {"X-GitHub-Delivery": "forged-2"}, trust_env=False)
+    sha1_only = httpx.post(url, content=body, trust_env=False, headers=headers | {
+        "X-GitHub-Delivery": "forged-3", "X-Hub-Signature": signatures(SECRET, body)["X-Hub-Signature"]})
+    assert [r.status_code for r in (forged, wrong_secret)] == [401, 401]
+    assert [r.status_code for r in (replayed, unsigned, sha1_only)] == [401, 401, 401]
+
+    duplicate = world.standin.deliver("issues", valid.payload, delivery_id=valid.delivery_id)
+    assert duplicate.status_code == 200 and json.loads(duplicate.response_text) == {"status": "duplicate"}
+    [job] = app.wait_for_jobs(1)
+    time.sleep(0.3)  # a second job, had one been queued, would have been claimed by now
+    assert [j.id for j in app.jobs()] == [job.id]
+    assert job.delivery_id == valid.delivery_id and job.state == "done"
+    assert len(world.models.requests_for(DESIGNER)) == 1 and len(world.pulls()) == 1
+    assert len(world.bot_comments(number)) == 1
+
+
+# -- 4. a restart with work queued --------------------------------------------------------------------------
+
+
+def test_jobs_queued_or_running_when_the_process_stops_run_after_a_restart(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, RIGHT_FIX, RIGHT_FIX)
+    first_process = world.start_app(pool=False)
+    issues = [world.issue(), world.issue("mean() of an empty list again", ISSUE_BODY)]
+    assert [world.label(number).status_code for number in issues] == [202, 202]
+    # A worker had claimed the first job when the process died; the second was still queued.
+    claimed = first_process.queue.claim()
+    assert claimed.issue_number == issues[0]
+    assert [job.state for job in first_process.jobs()] == ["running", "queued"]
+    world.stop_app(first_process)
+    assert world.models.requests == []
+
+    second_process = world.start_app(concurrent_jobs=2)
+    jobs = second_process.wait_for_jobs(2)
+    assert [(job.id, job.issue_number, job.state) for job in jobs] == [
+        (claimed.id, issues[0], "done"), (claimed.id + 1, issues[1], "done")]
+    pulls = world.pulls()
+    assert sorted(job.detail for job in jobs) == sorted(f"opened PR #{p['number']}" for p in pulls)
+    assert sorted((p["title"], p["pull"]["head"], p["pull"]["draft"]) for p in pulls) == sorted([
+        (ISSUE_TITLE, f"agentcoder/issue-{issues[0]}", True),
+        ("mean() of an empty list again", f"agentcoder/issue-{issues[1]}", True)])
+    for pull in pulls:
+        issue = int(pull["pull"]["head"].rsplit("-", 1)[1])
+        assert f"\nFixes #{issue}\n" in pull["body"]
+
+
+# -- 5. a newer trigger supersedes the one in flight -----------------------------------------------------------
+
+
+def test_a_second_trigger_supersedes_the_running_job(world):
+    # Determinism: the first job's test designer answer is held back for 2 s by the scripted server;
+    # the second trigger is delivered while that request is in flight (seen in the server's request log),
+    # so the first job is flagged before it can reach the programmer, whatever the machine's speed.
+    world.models.add(DESIGNER, Fault(status=200, delay_s=2.0, body=DESIGNED_TESTS), DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, RIGHT_FIX)
+    app = world.start_app()
+    number = world.issue()
+    assert world.label(number).status_code == 202
+    deadline = time.monotonic() + 30
+    while not world.models.requests_for(DESIGNER):
+        assert time.monotonic() < deadline, "the first job never asked the test designer"
+        time.sleep(0.02)
+    assert [job.state for job in app.jobs()] == ["running"]
+    second = world.label(number)
+    assert second.status_code == 202
+    first, newer = app.wait_for_jobs(2)
+
+    assert first.state == "cancelled"
+    assert first.detail.startswith(f"superseded by job {newer.id}: cancelled")
+    assert newer.state == "done" and newer.delivery_id == second.delivery_id
+    assert newer.started_at >= first.finished_at
+    # Only the newer job reached the programmer, and it alone opened a PR.
+    assert len(world.models.requests_for(DESIGNER)) == 2 and len(world.models.requests_for(PROGRAMMER)) == 1
+    [pull] = world.pulls()
+    assert newer.detail == f"opened PR #{pull['number']}"
+    [status] = world.bot_comments(number)
+    assert status["body"].endswith(f"opened draft pull request #{pull['number']}: resolved in iteration 1.")
+
+
+# -- 6. gatekeeping ----------------------------------------------------------------------------------------------
+
+
+def test_a_labeller_without_write_permission_gets_a_polite_comment_and_no_run(world):
+    app = world.start_app()
+    refused = {}
+    for user, role in (("reader", "read"), ("triager", "triage"), ("stranger", None)):
+        if role:
+            world.standin.set_permission(OWNER, REPO, user, role)
+        refused[user] = world.issue()
+        assert world.label(refused[user], sender=user).status_code == 202
+    jobs = app.wait_for_jobs(3)
+
+    assert world.models.requests == []
+    for job in jobs:
+        assert job.state == "done" and job.detail.startswith(f"refused: @{job.sender}, AgentCoder only acts")
+    for user, number in refused.items():
+        [comment] = world.bot_comments(number)
+        assert comment["body"] == (f"@{user}, AgentCoder only acts for people with write access to this repository."
+                                   " A maintainer can add the label (or comment `/agentcoder retry`) instead.")
+        assert world.branch(number) is None
+    assert world.pulls() == []
+
+
+def test_closed_locked_and_already_handled_issues_get_a_short_comment_and_no_run(world):
+    app = world.start_app()
+    closed, locked, closed_and_locked, handled = (world.issue() for _ in range(4))
+    world.standin.store.update_issue(OWNER, REPO, closed, state="closed")
+    world.standin.store.update_issue(OWNER, REPO, locked, locked=True)
+    world.standin.store.update_issue(OWNER, REPO, closed_and_locked, state="closed", locked=True)
+    existing = world.seed_bot_pull(handled)
+    seeded_sha = world.branch(handled)
+    for number in (closed, locked, closed_and_locked, handled):
+        assert world.label(number).status_code == 202
+    jobs = app.wait_for_jobs(4)
+
+    assert world.models.requests == []
+    assert [(job.issue_number, job.state) for job in jobs] == [
+        (closed, "done"), (locked, "done"), (closed_and_locked, "done"), (handled, "done")]
+    assert [c["body"] for c in world.bot_comments(closed)] == [
+        "This is closed, so AgentCoder will not work on it. Reopen it and ask again."]
+    assert [c["body"] for c in world.bot_comments(handled)] == [
+        f"There is already an open AgentCoder pull request for this issue: #{existing}."
+        " Comment `/agentcoder retry <guidance>` there to run it again."]
+    # GitHub takes no comment on a locked conversation: the refusal is in the job list only.
+    locked_detail = "refused: This conversation is locked, so AgentCoder will not work on it."
+    assert [job.detail for job in jobs if job.issue_number in (locked, closed_and_locked)] == [locked_detail] * 2
+    assert world.bot_comments(locked) == [] and world.bot_comments(closed_and_locked) == []
+    assert all(world.branch(number) is None for number in (closed, locked, closed_and_locked))
+    assert world.branch(handled) == seeded_sha and [p["number"] for p in world.pulls()] == [existing]
+    assert world.standin.reactions == []
+
+
+# -- 7. what the App ignores ---------------------------------------------------------------------------------------
+
+
+def test_bots_and_other_comments_start_nothing(world):
+    app = world.start_app()
+    number = world.issue()
+    pr = world.seed_bot_pull(number)
+    bot = world.standin.bot_login
+    deliveries = [
+        world.label(number, sender="renovate[bot]"),
+        world.label(number, label="bug"),
+        world.standin.comment(OWNER, REPO, pr, "/agentcoder retry", sender="dependabot[bot]", sender_type="Bot"),
+        world.standin.comment(OWNER, REPO, pr, f"{STATUS_MARKER}\n/agentcoder retry", sender=bot, sender_type="Bot"),
+        world.standin.comment(OWNER, REPO, pr, "Looks good, thanks!", sender=MAINTAINER),
+        world.standin.comment(OWNER, REPO, pr, "please /agentcoder retry", sender=MAINTAINER),
+        world.standin.comment(OWNER, REPO, pr, "/agentcoder retrying now", sender=MAINTAINER),
+        world.standin.comment(OWNER, REPO, number, "/agentcoder retry", sender=MAINTAINER),  # an issue, not the PR
+    ]
+    assert [(d.status_code, json.loads(d.response_text)) for d in deliveries] == [(200, {"status": "ignored"})] * 8
+    time.sleep(0.3)  # workers poll every 0.2 s: a queued job would have been claimed by now
+    assert app.jobs() == []
+    assert world.models.requests == []
+    assert [c["body"] for c in world.bot_comments(pr)] == [f"{STATUS_MARKER}\n/agentcoder retry"]  # only the seeded one
+    assert world.bot_comments(number) == [] and world.standin.reactions == []
+
+
+# -- 8. the loop does not succeed -----------------------------------------------------------------------------------
+
+
+def test_an_unresolved_issue_gets_the_log_and_the_best_attempt_on_a_branch(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, WRONG_FIX)
+    app = world.start_app(max_iterations=1)
+    number = world.issue()
+    assert world.label(number).status_code == 202
+    [job] = app.wait_for_jobs(1)
+
+    assert (job.state, job.detail) == ("done", "not resolved: not resolved after 1 iterations")
+    assert world.pulls() == []
+    assert len(world.models.requests_for(PROGRAMMER)) == 1
+    [status] = world.bot_comments(number)
+    branch = f"agentcoder/issue-{number}"
+    assert status["body"].startswith(
+        f"{STATUS_MARKER}\nAgentCoder could not resolve this issue: not resolved after 1 iterations.\n\n"
+        f"The best attempt (iteration 1) is on branch `{branch}`.\n\n<details><summary>Iteration log</summary>")
+    assert "**Result:** not resolved" in status["body"] and "### Iteration 1" in status["body"]
+    assert "DID NOT RAISE" in status["body"]
+    assert world.branch(number) is not None
+    assert "return 0" in world.standin.read_file(OWNER, REPO, branch, "calc/stats.py")
+    assert world.standin.read_file(OWNER, REPO, branch, TEST_FILE.format(number)) == TESTS_MODULE
