@@ -13,7 +13,7 @@ from pathlib import Path
 from bot.agents import Issue
 from bot.fix import NotFixable, branch_for, run_fix
 from bot.github import GitHubApp, RepoClient
-from bot.jobs import Job
+from bot.jobs import Job, describe_error
 from bot.loop import AgentLoop
 from bot.outcome import Outcome
 from bot.report import failure_report, pr_body
@@ -45,9 +45,14 @@ class JobHandler:
                 github.comment(job.issue_number, refusal)
             return f"refused: {refusal}"
         github.react(job.issue_number, "eyes")
-        if job.trigger == "retry":
-            return self._retry(github, job, is_cancelled)
-        return self._label(github, job, is_cancelled)
+        try:
+            if job.trigger == "retry":
+                return self._retry(github, job, is_cancelled)
+            return self._label(github, job, is_cancelled)
+        except Exception as exc:
+            # The pool records the failure in the job list; the status comment must not stay "working" for ever.
+            self._report_crash(github, job.issue_number, exc)
+            raise
 
     # -- gatekeeping, before any model is called -------------------------------------------------
 
@@ -139,6 +144,12 @@ class JobHandler:
         except NotFixable as exc:
             status(f"AgentCoder cannot work on this: {exc}.")
             return None
+
+    def _report_crash(self, github: RepoClient, number: int, exc: Exception) -> None:
+        try:
+            github.set_status(number, f"AgentCoder stopped because of an error: {describe_error(exc)}", self.bot_login)
+        except Exception as inner:  # GitHub itself is failing; the job list still has the first error
+            log.error("could not report the error on #%s: %s", number, describe_error(inner))
 
     def _status(self, github: RepoClient, number: int) -> Callable[[str], None]:
         def update(text: str) -> None:
