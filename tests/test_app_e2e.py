@@ -620,3 +620,26 @@ def test_an_unresolved_issue_gets_the_log_and_the_best_attempt_on_a_branch(world
     assert world.branch(number) is not None
     assert "return 0" in world.standin.read_file(OWNER, REPO, branch, "calc/stats.py")
     assert world.standin.read_file(OWNER, REPO, branch, TEST_FILE.format(number)) == TESTS_MODULE
+
+
+# -- 9. a job that breaks -------------------------------------------------------------------------------------------
+
+
+def test_a_push_github_rejects_fails_the_job_and_says_so_on_the_issue(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, RIGHT_FIX)
+    hook = world.standin.repo_path(OWNER, REPO) / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'push declined by a ruleset' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    app = world.start_app()
+    number = world.issue()
+    assert world.label(number).status_code == 202
+    [job] = app.wait_for_jobs(1)
+
+    assert job.state == "failed" and job.detail.startswith("WorkspaceError: ")
+    assert "pre-receive hook declined" in job.detail
+    assert world.branch(number) is None and world.pulls() == []
+    [status] = world.bot_comments(number)
+    assert status["body"].startswith(f"{STATUS_MARKER}\nAgentCoder stopped because of an error: WorkspaceError: ")
+    assert "pre-receive hook declined" in status["body"]
+    assert all(token not in status["body"] + job.detail for token in world.tokens())
