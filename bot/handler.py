@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 from bot.agents import Issue
 from bot.fix import NotFixable, branch_for, run_fix
@@ -29,11 +28,10 @@ LoopFactory = Callable[[Callable[[], bool], Callable[[str], None]], AgentLoop]
 class JobHandler:
     """Runs one queued job against GitHub; returns a one-line detail for the job list."""
 
-    def __init__(self, app: GitHubApp, bot_login: str, make_loop: LoopFactory, workdir: Path | None = None):
+    def __init__(self, app: GitHubApp, bot_login: str, make_loop: LoopFactory):
         self.app = app
         self.bot_login = bot_login
         self.make_loop = make_loop
-        self.workdir = workdir
 
     def __call__(self, job: Job, is_cancelled: Callable[[], bool]) -> str:
         """Handle a label or retry trigger."""
