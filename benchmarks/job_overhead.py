@@ -23,7 +23,6 @@ import threading
 import time
 from pathlib import Path
 
-import git
 
 from bot.agents import Issue, Programmer, TestDesigner
 from bot.config import load_settings
@@ -92,15 +91,7 @@ class CountingSandbox(Sandbox):
 
 def make_repository(root: Path) -> Path:
     """The sample repository, committed on main."""
-    repo = git.Repo.init(root, initial_branch="main")
-    for relative, text in REPO.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    repo.git.add(A=True)
-    repo.git.commit("-q", "-m", "initial", env={**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_COMMITTER_NAME": "bench",
-                                                  "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-                                                  "GIT_COMMITTER_EMAIL": "bench@example.invalid"})
+    Workspace.create(root, {relative: textwrap.dedent(text).lstrip() for relative, text in REPO.items()}, "initial")
     return root
 
 

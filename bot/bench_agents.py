@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
 
 from bot.agents import Issue
 from bot.bench import TaskScore, bench_report, score_completions
@@ -26,7 +25,7 @@ from bot.executor import Sandbox
 from bot.loop import AgentLoop
 from bot.outcome import Outcome
 from bot.repo_config import load_repo_config
-from bot.workspace import BOT_AUTHOR, Workspace, temporary_directory
+from bot.workspace import Workspace, temporary_directory
 
 SOLUTION_FILE = "solution.py"
 # The same for every task, so all tasks share one environment image (the file is part of its key).
@@ -78,13 +77,8 @@ def task_issue(task: Task, show_tests: str) -> Issue:
 
 def create_task_repository(path: Path, task: Task) -> Workspace:
     """A fresh git repository holding the task's stub and its `.agentcoder.yml`."""
-    repo = git.Repo.init(path, initial_branch="main")
     files = {SOLUTION_FILE: stub_source(task), ".agentcoder.yml": TASK_CONFIG}
-    for relative, text in files.items():
-        (path / relative).write_text(text, encoding="utf-8")
-    repo.git.add(A=True)  # not index.add: it changes the process's directory, and tasks run in threads
-    repo.index.commit(f"Stub of {task.entry_point}", author=BOT_AUTHOR, committer=BOT_AUTHOR)
-    return Workspace(path)
+    return Workspace.create(path, files, f"Stub of {task.entry_point}")
 
 
 def designer_accuracy(sandbox: Sandbox, workspace: Workspace, outcome: Outcome, task: Task) -> tuple[int, int]:

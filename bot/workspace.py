@@ -59,6 +59,17 @@ class Workspace:
         self.repo = git.Repo(path)
 
     @classmethod
+    def create(cls, path: Path, files: dict[str, str], message: str) -> Workspace:
+        """A new repository on branch main holding `files` (path → text) in one commit by the bot."""
+        repo = git.Repo.init(path, initial_branch="main")
+        workspace = cls(path)
+        for relative, text in files.items():
+            workspace.write(relative, text)
+        repo.git.add(A=True)  # not index.add: it changes the process's directory, and callers run in threads
+        repo.index.commit(message, author=BOT_AUTHOR, committer=BOT_AUTHOR)
+        return workspace
+
+    @classmethod
     def clone_local(cls, source: Path, dest: Path) -> Workspace:
         """Clone a local checkout's HEAD, so the checkout's own branch and working tree stay as they are."""
         try:
