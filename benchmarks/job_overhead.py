@@ -23,7 +23,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from bot.agents import Issue, Programmer, TestDesigner
 from bot.config import load_settings
 from bot.executor import Sandbox

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import httpx
 
-from bot.serving import ThreadedServer
 from bot.config import load_settings
 from bot.jobs import SqliteQueue
+from bot.serving import ThreadedServer
 from webhooks.app import create_app
 
 SECRET = "benchmark-webhook-secret"

@@ -16,7 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.bench_data import BenchInputError, Task, agent_prompt, load_tasks, read_completions
+from bot.bench_data import (
+    BenchInputError,
+    Task,
+    agent_prompt,
+    load_tasks,
+    read_completions,
+)
 from bot.executor import Sandbox
 
 RUNNER = Path(__file__).parent / "sandbox" / "bench_runner.py"

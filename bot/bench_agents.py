@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from bot.agents import Issue
 from bot.bench import TaskScore, bench_report, score_completions
 from bot.bench_data import Task, agent_prompt

@@ -13,14 +13,13 @@ passed in, and the host checkout is never written.
 from __future__ import annotations
 
 import hashlib
-import json
 import shlex
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import docker
@@ -29,6 +28,7 @@ import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
 from bot.repo_config import RepoConfig
+from bot.results import RunResult, decode_output, parse_report
 
 PLUGIN_DIR = Path(__file__).parent / "sandbox"
 PLUGIN_NAME = "agentcoder_pytest_report"
@@ -36,7 +36,6 @@ SANDBOX_USER = "65534:65534"
 DEPENDENCY_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "Pipfile", "poetry.lock", ".agentcoder.yml")
 # Bump when the setup script below changes, so cached environment images are rebuilt.
 SETUP_SCRIPT_VERSION = "2"
-OUTCOME_RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
 
 class SandboxUnavailable(Exception):
@@ -64,129 +63,12 @@ class Limits:
     max_file_bytes: int = 256 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class TestOutcome:
-    """One test's result."""
-
-    __test__ = False  # not a pytest test class
-
-    id: str
-    outcome: str  # passed | failed | error | skipped
-    message: str = ""
-    duration_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class CollectionError:
-    """A file or node pytest could not collect (import error, syntax error...)."""
-
-    id: str
-    message: str
-
-
-@dataclass
-class RunResult:
-    """Everything one sandboxed test run produced."""
-
-    tests: list[TestOutcome] = field(default_factory=list)
-    collection_errors: list[CollectionError] = field(default_factory=list)
-    exit_code: int | None = None
-    timed_out: bool = False
-    running_at_timeout: str | None = None
-    out_of_memory: bool = False
-    output: str = ""
-    duration_s: float = 0.0
-    image: str = ""
-
-    def count(self, outcome: str) -> int:
-        """How many tests ended with this outcome."""
-        return sum(1 for test in self.tests if test.outcome == outcome)
-
-    @property
-    def ok(self) -> bool:
-        """True when tests ran, none failed or errored, and nothing else went wrong."""
-        return (
-            bool(self.tests)
-            and not self.collection_errors
-            and not self.timed_out
-            and not self.out_of_memory
-            and self.count("failed") == 0
-            and self.count("error") == 0
-        )
-
-    def outcomes(self) -> dict[str, str]:
-        """Test id → outcome."""
-        return {test.id: test.outcome for test in self.tests}
-
-    def problem(self) -> str | None:
-        """One line saying what went wrong with the run as a whole, if anything did."""
-        if self.timed_out:
-            where = f" while running {self.running_at_timeout}" if self.running_at_timeout else ""
-            return f"timeout: the test run was killed{where}"
-        if self.out_of_memory:
-            return "the test run ran out of memory and was killed"
-        if not self.tests and not self.collection_errors:
-            return "no tests collected"
-        return None
-
-    def to_json(self) -> dict:
-        """The `agentcoder check --json` object."""
-        return {
-            "passed": self.count("passed"),
-            "failed": self.count("failed"),
-            "errors": self.count("error") + len(self.collection_errors),
-            "skipped": self.count("skipped"),
-            "tests": [asdict(test) for test in self.tests],
-            "collection_errors": [asdict(error) for error in self.collection_errors],
-            "timed_out": self.timed_out,
-            "running_at_timeout": self.running_at_timeout,
-            "out_of_memory": self.out_of_memory,
-            "problem": self.problem(),
-            "exit_code": self.exit_code,
-            "duration_s": round(self.duration_s, 3),
-        }
-
-
 @dataclass
 class _Exit:
     code: int | None
     output: str
     timed_out: bool
     oom: bool
-
-
-def decode_output(raw: bytes, limit: int) -> str:
-    """Decode console bytes leniently and keep head and tail within `limit` characters."""
-    text = raw.decode("utf-8", errors="replace")
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n...[{len(text) - limit} characters trimmed]...\n{text[-half:]}"
-
-
-def parse_report(lines: Iterator[str] | Sequence[str]) -> tuple[list[TestOutcome], list[CollectionError], str | None]:
-    """Turn the plugin's JSON lines into outcomes; also the test that started but never finished."""
-    outcomes: dict[str, TestOutcome] = {}
-    errors: list[CollectionError] = []
-    started: str | None = None
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a kill
-        kind = record.get("kind")
-        if kind == "start":
-            started = record["id"]
-        elif kind == "collect_error":
-            errors.append(CollectionError(record["id"], record.get("message", "")))
-        elif kind == "test":
-            new = TestOutcome(record["id"], record["outcome"], record.get("message", ""), record.get("duration_s", 0.0))
-            old = outcomes.get(new.id)
-            if old is None or OUTCOME_RANK[new.outcome] > OUTCOME_RANK[old.outcome]:
-                outcomes[new.id] = new
-        elif kind == "end" and record.get("id") == started:
-            started = None
-    return list(outcomes.values()), errors, started
 
 
 def dependency_hash(repo: Path, setup_commands: Sequence[str], base_image_id: str) -> str:

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from bot.agents import Issue
 from bot.fix import NotFixable, branch_for, run_fix
 from bot.github import GitHubApp, RepoClient
-from bot.jobs import Job, describe_error
+from bot.jobs import Job
 from bot.loop import AgentLoop
 from bot.outcome import Outcome
 from bot.report import failure_report, pr_body
+from bot.workers import describe_error
 from bot.workspace import Workspace, temporary_directory
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The durable job queue and the worker pool that drains it.
+"""The durable job queue (the worker pool that drains it is in `bot/workers.py`).
 
 The embedded queue is one SQLite file. A job moves queued → running → done | failed |
 cancelled; a job left running by a process that died goes back to queued at the next
@@ -8,19 +8,14 @@ new trigger for the same issue cancels the queued one and flags the running one.
 
 from __future__ import annotations
 
-import logging
-import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from bot.config import ConfigError
-
-log = logging.getLogger(__name__)
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINAL_STATES = ("done", "failed", "cancelled")
@@ -270,121 +265,3 @@ def queue_from_url(database_url: str) -> SqliteQueue:
         return SqliteQueue(path)
     except sqlite3.Error as exc:
         raise ConfigError(f"AGENTCODER_DATABASE_URL: cannot open the SQLite file {path}: {exc}") from exc
-
-
-# Credentials in URLs (https://x-access-token:TOKEN@host) and token-shaped words.
-_SECRET_PATTERNS = (
-    (re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@"), "***@"),
-    (re.compile(r"\b(?:gh[pousr]_|github_pat_|sk-)[A-Za-z0-9_\-]{8,}"), "***"),
-    (re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._\-]{8,}"), r"\1 ***"),
-)
-
-
-def describe_error(exc: BaseException, limit: int = 300) -> str:
-    """`<ExceptionType>: message` on one line, shortened, with credential-shaped text masked."""
-    message = " ".join(str(exc).split())
-    for pattern, replacement in _SECRET_PATTERNS:
-        message = pattern.sub(replacement, message)
-    if len(message) > limit:
-        message = message[: limit - 1] + "…"
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-Handler = Callable[[Job, Callable[[], bool]], str]
-
-
-class WorkerPool:
-    """Threads that claim jobs, run the handler, and record how each job ended."""
-
-    def __init__(self, queue: JobQueue, handler: Handler, concurrency: int, poll_interval_s: float = 0.2):
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        self._queue = queue
-        self._handler = handler
-        self._concurrency = concurrency
-        self._poll_interval_s = poll_interval_s
-        self._stop = threading.Event()
-        self._wake = threading.Condition()
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> None:
-        """Start the worker threads; they run until stop()."""
-        if self._threads:
-            raise RuntimeError("the worker pool is already running")
-        self._stop.clear()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"agentcoder-worker-{n}", daemon=True)
-            for n in range(self._concurrency)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def wake(self) -> None:
-        """Tell idle workers a job was queued, so they need not wait for the next poll."""
-        with self._wake:
-            self._wake.notify_all()
-
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop claiming, wait for running jobs up to `timeout`; True when all threads ended.
-
-        A job still running after the timeout stays `running` in the queue and is taken up
-        again by requeue_interrupted() at the next start.
-        """
-        self._stop.set()
-        self.wake()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        stopped = not any(thread.is_alive() for thread in self._threads)
-        self._threads = []
-        return stopped
-
-    def run_until_idle(self, timeout: float = 30.0) -> int:
-        """Run queued jobs, `concurrency` at a time, until none can be claimed; how many ran."""
-        counts = [0] * self._concurrency
-
-        def drain(slot: int) -> None:
-            while self._run_one():
-                counts[slot] += 1
-
-        threads = [threading.Thread(target=drain, args=(n,), daemon=True) for n in range(self._concurrency)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if any(thread.is_alive() for thread in threads):
-            raise TimeoutError(f"jobs still running after {timeout} s")
-        return sum(counts)
-
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            try:
-                ran = self._run_one()
-            except Exception as exc:  # the queue itself failed (disk full, locked file): keep serving
-                log.error("worker could not use the job queue: %s", describe_error(exc))
-                ran = False
-            if not ran:
-                with self._wake:
-                    if not self._stop.is_set():
-                        self._wake.wait(self._poll_interval_s)
-
-    def _run_one(self) -> bool:
-        job = self._queue.claim()
-        if job is None:
-            return False
-        assert job.id is not None
-        job_id = job.id
-        log.info("job %s started: %s #%s (%s)", job_id, job.repo, job.issue_number, job.trigger)
-        try:
-            detail = self._handler(job, lambda: self._queue.is_cancelled(job_id))
-            state = "done"
-        except Exception as exc:
-            detail = describe_error(exc)
-            state = "failed"
-            log.error("job %s failed: %s", job_id, detail)
-        if self._queue.is_cancelled(job_id):
-            state = "cancelled"
-        self._queue.finish(job_id, state, "" if detail is None else str(detail))
-        log.info("job %s %s", job_id, state)
-        return True

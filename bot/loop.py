@@ -16,11 +16,19 @@ from dataclasses import dataclass
 from bot.agents import Issue, Programmer, TestDesigner, test_explanations
 from bot.context import is_test_path, relevant_files, repository_map
 from bot.edits import apply_edits, describe_problems
-from bot.executor import RunResult, Sandbox, SetupFailed
+from bot.executor import Sandbox, SetupFailed
 from bot.llm import LLMError
-from bot.outcome import DesignAttempt, GeneratedTest, Iteration, Outcome, TestSummary, Usage
+from bot.outcome import (
+    DesignAttempt,
+    GeneratedTest,
+    Iteration,
+    Outcome,
+    TestSummary,
+    Usage,
+)
 from bot.prompting import render
 from bot.repo_config import RepoConfig, load_repo_config
+from bot.results import RunResult
 from bot.summary import format_counts
 from bot.workspace import Workspace, slugify
 
@@ -111,7 +119,8 @@ class AgentLoop:
         interfaces = repository_map(sources, self.limits.context_token_budget * CHARS_PER_TOKEN // 2)
         problem = previous = None
         for attempt in range(1, self.limits.max_test_design_attempts + 1):
-            self._check_budgets(outcome)
+            if not self._check_budgets(outcome):
+                return
             self.progress(f"test designer: writing tests (attempt {attempt})")
             design = self.designer.design(issue, interfaces, outcome.test_file, config.instructions, problem, previous)
             self._count(outcome, "test_designer", design.reply)
@@ -142,7 +151,7 @@ class AgentLoop:
         feedback: str | None = None
         best: tuple[int, dict[str, str | None]] | None = None
         for number in range(1, self.limits.max_iterations + 1):
-            if not self._check_budgets(outcome, stop=True):
+            if not self._check_budgets(outcome):
                 break
             began, model_before, test_before = self.clock(), outcome.model_s, outcome.test_s
             self.progress(f"iteration {number}: programmer")
@@ -283,7 +292,7 @@ class AgentLoop:
 
         return refuse
 
-    def _check_budgets(self, outcome: Outcome, *, stop: bool = False) -> bool:
+    def _check_budgets(self, outcome: Outcome) -> bool:
         """Raise on cancellation; False (with the stop reason set) when a budget is spent."""
         if self.is_cancelled():
             raise Cancelled()

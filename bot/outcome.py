@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from bot.executor import RunResult
 from bot.llm import Reply
+from bot.results import RunResult
 
 
 @dataclass

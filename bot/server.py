@@ -11,8 +11,9 @@ from bot.executor import Sandbox
 from bot.fix import build_loop
 from bot.github import GitHubApp
 from bot.handler import JobHandler
-from bot.jobs import SqliteQueue, WorkerPool, queue_from_url
+from bot.jobs import SqliteQueue, queue_from_url
 from bot.llm import ModelClient
+from bot.workers import WorkerPool
 from webhooks.app import create_app
 
 

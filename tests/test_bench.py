@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from bot.bench import SENTINEL, build_program, is_whole_function, run_score, score_completions
+from bot.bench import (
+    SENTINEL,
+    build_program,
+    is_whole_function,
+    run_score,
+    score_completions,
+)
 from bot.bench_data import (
     BenchInputError,
     agent_prompt,

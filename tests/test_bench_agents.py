@@ -20,7 +20,12 @@ import threading
 import pytest
 
 from bot.bench import run_bench
-from bot.bench_agents import canonical_source, format_agents_report, stub_source, task_issue
+from bot.bench_agents import (
+    canonical_source,
+    format_agents_report,
+    stub_source,
+    task_issue,
+)
 from bot.bench_data import load_tasks
 from bot.config import load_settings
 from bot.executor import Sandbox

@@ -12,7 +12,13 @@ import pytest
 
 from bot.standins.openai_server import Fault, ScriptedOpenAI
 from tests.conftest import make_repo
-from tests.test_loop import DESIGNED_TESTS, DESIGNER_MODEL, PROGRAMMER_MODEL, RIGHT_FIX, SLUGIFY_REPO
+from tests.test_loop import (
+    DESIGNED_TESTS,
+    DESIGNER_MODEL,
+    PROGRAMMER_MODEL,
+    RIGHT_FIX,
+    SLUGIFY_REPO,
+)
 
 ISSUE_TEXT = "# slugify keeps punctuation\n\nslugify('Hello, World!') should give 'hello-world'.\n"
 FIX = RIGHT_FIX.replace('.replace(",", "")', "")

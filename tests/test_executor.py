@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
-import docker
 import pytest
 
-from bot.executor import RunResult, SetupFailed, parse_report
-from bot.repo_config import RepoConfig, load_repo_config
+from bot.executor import SetupFailed
+from bot.repo_config import load_repo_config
+from bot.results import RunResult, parse_report
 from tests.conftest import make_repo
 
 CALC = {

@@ -22,7 +22,13 @@ import jwt
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub, TokenAuthStrategy, UnauthAuthStrategy
+from githubkit import (
+    AppAuthStrategy,
+    AppInstallationAuthStrategy,
+    GitHub,
+    TokenAuthStrategy,
+    UnauthAuthStrategy,
+)
 from githubkit.cache import MemCacheStrategy
 from githubkit.exception import RequestFailed
 from githubkit_schemas.latest.models import (

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError
-from bot.jobs import Job, SqliteQueue, WorkerPool, describe_error, queue_from_url
+from bot.jobs import Job, SqliteQueue, queue_from_url
+from bot.workers import WorkerPool, describe_error
 
 
 def job(issue: int = 1, repo: str = "octo/widgets", trigger: str = "label", delivery: str = "d") -> Job:

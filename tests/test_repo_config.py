@@ -2,7 +2,13 @@
 
 import pytest
 
-from bot.repo_config import DEFAULT_TEST_COMMAND, RepoConfig, RepoConfigError, load_repo_config, parse_repo_config
+from bot.repo_config import (
+    DEFAULT_TEST_COMMAND,
+    RepoConfig,
+    RepoConfigError,
+    load_repo_config,
+    parse_repo_config,
+)
 
 
 def test_missing_and_empty_file_mean_defaults(tmp_path):
