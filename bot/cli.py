@@ -192,6 +192,7 @@ def _service(settings: Settings, recover: bool = True):
     from bot.github import GitHubError
     from bot.server import build_service
 
+    settings.require_github_app()
     sandbox = _sandbox(settings)
     model = _model_client(settings)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -104,7 +105,11 @@ class Settings(BaseSettings):
             raise ConfigError("set AGENTCODER_GITHUB_APP_ID to the App's numeric id")
         if not self.webhook_secret:
             raise ConfigError("set AGENTCODER_WEBHOOK_SECRET to the App's webhook secret")
-        self.github_private_key_text()
+        try:
+            serialization.load_pem_private_key(self.github_private_key_text().encode(), password=None)
+        except (ValueError, TypeError) as exc:
+            source = "AGENTCODER_GITHUB_PRIVATE_KEY" if self.github_private_key else "AGENTCODER_GITHUB_PRIVATE_KEY_PATH"
+            raise ConfigError(f"{source}: not a PEM private key (download the App's key from its settings page)") from exc
 
 
 def load_settings(**overrides: object) -> Settings:

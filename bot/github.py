@@ -65,7 +65,8 @@ def _guarded(what: str, thunk):
     except RequestFailed as exc:
         raise GitHubError(f"GitHub {what} failed: HTTP {exc.response.status_code}") from None
     except GitHubException as exc:
-        raise GitHubError(f"GitHub {what} failed: {type(exc).__name__}") from None
+        detail = " ".join(str(exc).split())[:200]
+        raise GitHubError(f"GitHub {what} failed: {type(exc).__name__}" + (f" ({detail})" if detail else "")) from None
 
 
 class GitHubApp:

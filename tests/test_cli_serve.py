@@ -1,0 +1,83 @@
+"""`agentcoder serve`, the production main job: refuses bad settings in one line, serves with good ones."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from bot.standins.github import GitHubStandin
+
+
+def serve(env: dict, *args: str) -> subprocess.Popen:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith(("AGENTCODER_", "OPENAI_"))}
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", *args], env={**clean, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("env, message", [
+    ({}, "set AGENTCODER_GITHUB_APP_ID"),
+    ({"AGENTCODER_GITHUB_APP_ID": "1"}, "set AGENTCODER_WEBHOOK_SECRET"),
+    ({"AGENTCODER_GITHUB_APP_ID": "1", "AGENTCODER_WEBHOOK_SECRET": "s"}, "set AGENTCODER_GITHUB_PRIVATE_KEY"),
+    ({"AGENTCODER_GITHUB_APP_ID": "1", "AGENTCODER_WEBHOOK_SECRET": "s", "AGENTCODER_GITHUB_PRIVATE_KEY": "nope"},
+     "AGENTCODER_GITHUB_PRIVATE_KEY: not a PEM private key"),
+    ({"AGENTCODER_GITHUB_APP_ID": "1", "AGENTCODER_WEBHOOK_SECRET": "s",
+      "AGENTCODER_GITHUB_PRIVATE_KEY_PATH": "/nonexistent/key.pem"}, "cannot read /nonexistent/key.pem"),
+], ids=["no-app-id", "no-secret", "no-key", "bad-key", "missing-key-file"])
+def test_serve_refuses_missing_or_bad_app_settings(env, message):
+    process = serve(env)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_serve_says_when_github_cannot_be_reached(tmp_path, sandbox):
+    with GitHubStandin(tmp_path / "gh", app_id=7) as standin:
+        key = standin.app_private_key_pem
+    (tmp_path / "key.pem").write_text(key)
+    process = serve({"AGENTCODER_GITHUB_APP_ID": "7", "AGENTCODER_WEBHOOK_SECRET": "s",
+                     "AGENTCODER_GITHUB_PRIVATE_KEY_PATH": str(tmp_path / "key.pem"),
+                     "AGENTCODER_GITHUB_API_URL": f"http://127.0.0.1:{free_port()}", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert "GitHub GET /app failed" in err and "AGENTCODER_GITHUB_API_URL" in err
+
+
+def test_serve_answers_health_checks_and_stops_cleanly(tmp_path, sandbox):
+    with GitHubStandin(tmp_path / "gh", app_id=7) as standin:
+        (tmp_path / "key.pem").write_text(standin.app_private_key_pem)
+        port = free_port()
+        process = serve({"AGENTCODER_GITHUB_APP_ID": "7", "AGENTCODER_WEBHOOK_SECRET": "s",
+                         "AGENTCODER_GITHUB_PRIVATE_KEY_PATH": str(tmp_path / "key.pem"),
+                         "AGENTCODER_GITHUB_API_URL": standin.api_url, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+                         "AGENTCODER_DATABASE_URL": f"sqlite:///{tmp_path}/jobs.db"}, "--port", str(port))
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None, process.communicate()[1]
+                    assert time.monotonic() < deadline, "serve did not start listening"
+                    time.sleep(0.2)
+            assert response.status_code == 200 and response.json() == {"status": "ok"}
+            unsigned = httpx.post(f"http://127.0.0.1:{port}/webhooks", content=b"{}", timeout=5)
+            assert unsigned.status_code == 401
+        finally:
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=60)
+        assert "serving webhooks for agentcoder[bot]" in err
+        assert "Traceback" not in err and "-----BEGIN" not in out + err
