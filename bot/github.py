@@ -49,6 +49,16 @@ class PullInfo:
     base_ref: str
     body: str
 
+    @classmethod
+    def of(cls, data) -> PullInfo:
+        """From githubkit's pull request model (full or simple)."""
+        return cls(data.number, data.html_url, data.state, _login(data.user), data.head.ref, data.base.ref,
+                   data.body or "")
+
+
+def _login(user) -> str:
+    return user.login if user else ""
+
 
 def _call(what: str, thunk):
     return _guarded(what, lambda: thunk().parsed_data)
@@ -149,14 +159,13 @@ class RepoClient:
         """An issue or pull request by number."""
         data = _call(f"get issue #{number}", lambda: self._gh().rest.issues.get(self.owner, self.name, number))
         pull = getattr(data, "pull_request", None)
-        return IssueInfo(data.number, data.title, data.body or "", data.state, bool(data.locked),
-                         data.user.login if data.user else "", bool(pull))
+        return IssueInfo(data.number, data.title, data.body or "", data.state, bool(data.locked), _login(data.user),
+                         bool(pull))
 
     def pull(self, number: int) -> PullInfo:
         """A pull request by number."""
         data = _call(f"get pull request #{number}", lambda: self._gh().rest.pulls.get(self.owner, self.name, number))
-        return PullInfo(data.number, data.html_url, data.state, data.user.login if data.user else "",
-                        data.head.ref, data.base.ref, data.body or "")
+        return PullInfo.of(data)
 
     def open_pull_for_branch(self, branch: str) -> PullInfo | None:
         """The open pull request whose head is `branch` of this repository, if any."""
@@ -164,16 +173,14 @@ class RepoClient:
             self.owner, self.name, state="open", head=f"{self.owner}:{branch}"))
         for data in pulls:
             if data.head.ref == branch:
-                return PullInfo(data.number, data.html_url, data.state, data.user.login if data.user else "",
-                                data.head.ref, data.base.ref, data.body or "")
+                return PullInfo.of(data)
         return None
 
     def create_draft_pull(self, title: str, head: str, base: str, body: str) -> PullInfo:
         """Open a draft pull request."""
         data = _call("create pull request", lambda: self._gh().rest.pulls.create(
             self.owner, self.name, title=title, head=head, base=base, body=body, draft=True))
-        return PullInfo(data.number, data.html_url, data.state, data.user.login if data.user else "",
-                        data.head.ref, data.base.ref, data.body or "")
+        return PullInfo.of(data)
 
     def update_pull_body(self, number: int, body: str) -> None:
         """Replace a pull request's body."""

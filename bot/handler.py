@@ -83,16 +83,9 @@ class JobHandler:
         status = self._status(github, job.issue_number)
         status("AgentCoder is working on this issue: running the existing tests first.")
         url, default_branch = github.clone_url_and_default_branch()
-        with temporary_directory("agentcoder-job-") as scratch:
-            workspace = Workspace.clone_remote(url, github.token(), scratch / "work", default_branch)
-            outcome = self._run(workspace, issue, branch, "", status, is_cancelled)
-            if outcome is None:
-                return "refused: not fixable"
-            if outcome.commit:
-                workspace.push(url, github.token(), branch, force=True)
-        if outcome.stop_reason.startswith("cancelled"):
-            status("This run was superseded by a newer request; the newer run reports here.")
-            return outcome.stop_reason
+        outcome = self._run(github, url, default_branch, issue, branch, "", status, is_cancelled)
+        if outcome is None or outcome.stop_reason.startswith("cancelled"):
+            return outcome.stop_reason if outcome else "refused: not fixable"
         if not outcome.resolved:
             status(failure_report(outcome, branch if outcome.commit else None))
             return f"not resolved: {outcome.stop_reason}"
@@ -112,16 +105,9 @@ class JobHandler:
         status = self._status(github, pull.number)
         status("AgentCoder is running again on this branch" + (" with your guidance." if job.guidance else "."))
         url, _ = github.clone_url_and_default_branch()
-        with temporary_directory("agentcoder-job-") as scratch:
-            workspace = Workspace.clone_remote(url, github.token(), scratch / "work", pull.head_ref)
-            outcome = self._run(workspace, issue, pull.head_ref, guidance, status, is_cancelled)
-            if outcome is None:
-                return "refused: not fixable"
-            if outcome.commit:
-                workspace.push(url, github.token(), pull.head_ref)
-        if outcome.stop_reason.startswith("cancelled"):
-            status("This run was superseded by a newer request; the newer run reports here.")
-            return outcome.stop_reason
+        outcome = self._run(github, url, pull.head_ref, issue, pull.head_ref, guidance, status, is_cancelled)
+        if outcome is None or outcome.stop_reason.startswith("cancelled"):
+            return outcome.stop_reason if outcome else "refused: not fixable"
         github.update_pull_body(pull.number, pr_body(outcome))
         if outcome.resolved:
             status(f"AgentCoder pushed new commits: {outcome.stop_reason}. The description holds the new log.")
@@ -131,18 +117,28 @@ class JobHandler:
 
     # -- shared steps --------------------------------------------------------------------------------
 
-    def _run(self, workspace: Workspace, issue: Issue, branch: str, guidance: str,
+    def _run(self, github: RepoClient, url: str, clone_branch: str, issue: Issue, branch: str, guidance: str,
              status: Callable[[str], None], is_cancelled: Callable[[], bool]) -> Outcome | None:
-        """The loop, with progress on the status comment; None (and a status saying why) when not fixable."""
+        """Clone `clone_branch`, run the loop on `branch`, push what it committed; None when not fixable.
+
+        A new branch is pushed with force (it is the bot's own); commits on an existing PR branch fast-forward.
+        """
         def progress(message: str) -> None:
             if message.startswith(("iteration", "test designer")) and "running" not in message:
                 status(f"AgentCoder is working on this: {message}.")
 
-        try:
-            return run_fix(self.make_loop(is_cancelled, progress), workspace, issue, branch, guidance)
-        except NotFixable as exc:
-            status(f"AgentCoder cannot work on this: {exc}.")
-            return None
+        with temporary_directory("agentcoder-job-") as scratch:
+            workspace = Workspace.clone_remote(url, github.token(), scratch / "work", clone_branch)
+            try:
+                outcome = run_fix(self.make_loop(is_cancelled, progress), workspace, issue, branch, guidance)
+            except NotFixable as exc:
+                status(f"AgentCoder cannot work on this: {exc}.")
+                return None
+            if outcome.commit:
+                workspace.push(url, github.token(), branch, force=branch != clone_branch)
+        if outcome.stop_reason.startswith("cancelled"):
+            status("This run was superseded by a newer request; the newer run reports here.")
+        return outcome
 
     def _report_crash(self, github: RepoClient, number: int, exc: Exception) -> None:
         try:
