@@ -252,12 +252,7 @@ class Sandbox:
                 "PIP_NO_INDEX": "1",
             }
             started = time.monotonic()
-            container = self._create_locked_down(image, ["timeout", "-s", "KILL", str(int(timeout_s)), "sh", "-c", script],
-                                                 environment, mounts)
-            try:
-                exit_ = self._start_and_wait(container, timeout_s)
-            finally:
-                container.remove(force=True)
+            exit_ = self._run_locked_down(image, ["sh", "-c", script], environment, mounts, timeout_s)
             duration = time.monotonic() - started
             report = (staging / "out" / "report.jsonl").read_text(encoding="utf-8", errors="replace").splitlines()
         tests, errors, running = parse_report(report)
@@ -279,16 +274,9 @@ class Sandbox:
         """Run `command` in a locked-down container over `files` (path → text); (exit code, output, timed out)."""
         with self._staging(files) as staging:
             script = f"cp -R /stage/extra/. {shlex.quote(workdir)}/ && cd {shlex.quote(workdir)} && exec \"$@\""
-            container = self._create_locked_down(
-                image,
-                ["timeout", "-s", "KILL", str(int(timeout_s)), "sh", "-c", script, "sh", *command],
-                {"HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"},
-                {str(staging): {"bind": "/stage", "mode": "ro"}},
-            )
-            try:
-                exit_ = self._start_and_wait(container, timeout_s)
-            finally:
-                container.remove(force=True)
+            exit_ = self._run_locked_down(image, ["sh", "-c", script, "sh", *command],
+                                          {"HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"},
+                                          {str(staging): {"bind": "/stage", "mode": "ro"}}, timeout_s)
         return exit_.code, exit_.output, exit_.timed_out or exit_.code == 137
 
     # -- plumbing -----------------------------------------------------------------------
@@ -326,11 +314,13 @@ class Sandbox:
         size = max(self.limits.output_bytes, 64 * 1024)
         return LogConfig(type=LogConfig.types.JSON, config={"max-size": str(size), "max-file": "1"})
 
-    def _create_locked_down(self, image: str, command: list[str], environment: dict, mounts: dict):
+    def _run_locked_down(self, image: str, command: list[str], environment: dict, mounts: dict,
+                         timeout_s: float) -> _Exit:
+        """Run `command` in a fresh locked-down container, killed at `timeout_s`; the container is removed."""
         cpus = self.limits.cpus
-        return self.client.containers.create(
+        container = self.client.containers.create(
             image,
-            command,
+            ["timeout", "-s", "KILL", str(int(timeout_s)), *command],
             environment=environment,
             volumes=mounts,
             user=SANDBOX_USER,
@@ -352,6 +342,10 @@ class Sandbox:
             labels={"agentcoder": "run"},
             working_dir="/",
         )
+        try:
+            return self._start_and_wait(container, timeout_s)
+        finally:
+            container.remove(force=True)
 
     def _start_and_wait(self, container, timeout_s: float) -> _Exit:
         """Start a container and wait for it; kill it if it outlives `timeout_s` (plus grace)."""
