@@ -147,11 +147,6 @@ class Workspace:
         names = self.repo.git.diff("--cached", "--name-only", since).splitlines()
         return sorted(name for name in names if name)
 
-    def diff(self, since: str) -> str:
-        """The unified diff against commit `since`, new files included."""
-        self.repo.git.add(A=True)
-        return self.repo.git.diff("--cached", since)
-
     def start_branch(self, branch: str) -> None:
         """Create (or reset) `branch` at the current commit and switch to it."""
         self.repo.git.checkout("-B", branch)
