@@ -23,14 +23,14 @@ import threading
 import time
 from pathlib import Path
 
-from bot.agents import Issue, Programmer, TestDesigner
+from bot.loop.agents import Issue, Programmer, TestDesigner
 from bot.config import load_settings
-from bot.executor import Sandbox
-from bot.llm import ModelClient
-from bot.loop import AgentLoop, Limits
+from bot.sandbox.executor import Sandbox
+from bot.outside.model import ModelClient
+from bot.loop.agent_loop import AgentLoop, Limits
 from bot.repo_config import load_repo_config
-from bot.standins.openai_server import ScriptedOpenAI
-from bot.workspace import Workspace
+from bot.dev.openai_server import ScriptedOpenAI
+from bot.outside.workspace import Workspace
 
 MAX_RUNS = 20
 PROGRAMMER_MODEL, DESIGNER_MODEL = "job-coder", "job-tester"

@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 from bot.config import load_settings
-from bot.executor import Sandbox, default_setup_commands, dependency_hash
+from bot.sandbox.executor import Sandbox, default_setup_commands, dependency_hash
 from bot.repo_config import load_repo_config
 
 MAX_RUNS = 50

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from bot.bench import score_completions
-from bot.bench_data import BENCHMARKS, canonical_completions, load_tasks
+from bot.bench.protocol import score_completions
+from bot.bench.tasks import BENCHMARKS, canonical_completions, load_tasks
 from bot.config import load_settings
-from bot.executor import Sandbox
+from bot.sandbox.executor import Sandbox
 
 
 def main() -> None:

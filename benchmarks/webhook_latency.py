@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 
 from bot.config import load_settings
-from bot.jobs import SqliteQueue
-from bot.serving import ThreadedServer
+from bot.app.queue import SqliteQueue
+from bot.dev.serving import ThreadedServer
 from webhooks.app import create_app
 
 SECRET = "benchmark-webhook-secret"

@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sandbox(settings: Settings):
-    from bot.executor import Sandbox, SandboxUnavailable
+    from bot.sandbox.executor import Sandbox, SandboxUnavailable
 
     try:
         return Sandbox.from_settings(settings)
@@ -65,9 +65,9 @@ def _sandbox(settings: Settings):
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder check PATH`: the repository's suite in the sandbox, summarised."""
-    from bot.executor import SetupFailed
+    from bot.sandbox.executor import SetupFailed
     from bot.repo_config import RepoConfigError, load_repo_config
-    from bot.summary import format_run
+    from bot.sandbox.summary import format_run
 
     repo = args.path
     if not repo.is_dir():
@@ -95,7 +95,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _model_client(settings: Settings):
-    from bot.llm import LLMError, ModelClient
+    from bot.outside.model import LLMError, ModelClient
 
     try:
         return ModelClient.from_settings(settings)
@@ -109,10 +109,10 @@ def _progress(message: str) -> None:
 
 def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder fix PATH`: the whole loop on a local checkout; the result lands on a new branch."""
-    from bot.agents import Issue
-    from bot.fix import NotFixable, branch_for, build_loop, run_fix
-    from bot.report import markdown_log
-    from bot.workspace import Workspace, WorkspaceError, temporary_directory
+    from bot.loop.agents import Issue
+    from bot.loop.fix import NotFixable, branch_for, build_loop, run_fix
+    from bot.app.reports import markdown_log
+    from bot.outside.workspace import Workspace, WorkspaceError, temporary_directory
 
     if not args.path.is_dir():
         raise UsageError(f"{args.path} is not a directory")
@@ -149,7 +149,7 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder bench humaneval|mbpp`: score given completions, or run the agents, the paper's protocol."""
-    from bot.bench import run_bench
+    from bot.bench.protocol import run_bench
 
     sandbox = _sandbox(settings)
     model = _model_client(settings) if args.completions is None else None
@@ -189,8 +189,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _service(settings: Settings, recover: bool = True):
-    from bot.github import GitHubError
-    from bot.server import build_service
+    from bot.outside.github import GitHubError
+    from bot.composition import build_service
 
     settings.require_github_app()
     sandbox = _sandbox(settings)
@@ -203,7 +203,7 @@ def _service(settings: Settings, recover: bool = True):
 
 def cmd_playground(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder playground`: the whole App flow offline, printing the PR the bot opened."""
-    from bot.playground import PlaygroundError, format_result, run_playground
+    from bot.dev.playground import PlaygroundError, format_result, run_playground
 
     sandbox = _sandbox(settings)
     try:

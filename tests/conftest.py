@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
-from bot.executor import Limits, Sandbox, SandboxUnavailable
+from bot.sandbox.executor import Limits, Sandbox, SandboxUnavailable
 
 
 def make_repo(root: Path, files: dict[str, str], *, commit: bool = True) -> Path:

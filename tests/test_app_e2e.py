@@ -20,14 +20,14 @@ import httpx
 import pytest
 
 from bot.config import load_settings
-from bot.github import STATUS_MARKER, GitHubApp
-from bot.jobs import FINAL_STATES, Job
-from bot.server import Service, build_service
-from bot.serving import ThreadedServer
-from bot.standins.github import GitHubStandin
-from bot.standins.github.hooks import signatures
-from bot.standins.openai_server import Fault, ScriptedOpenAI
-from bot.workspace import Workspace
+from bot.outside.github import STATUS_MARKER, GitHubApp
+from bot.app.queue import FINAL_STATES, Job
+from bot.composition import Service, build_service
+from bot.dev.serving import ThreadedServer
+from bot.dev.github import GitHubStandin
+from bot.dev.github.hooks import signatures
+from bot.dev.openai_server import Fault, ScriptedOpenAI
+from bot.outside.workspace import Workspace
 from tests.conftest import make_repo
 
 APP_ID, INSTALLATION_ID = 4242, 1

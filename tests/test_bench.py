@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from bot.bench import (
+from bot.bench.protocol import (
     SENTINEL,
     build_program,
     is_whole_function,
     run_score,
     score_completions,
 )
-from bot.bench_data import (
+from bot.bench.tasks import (
     BenchInputError,
     agent_prompt,
     canonical_completions,

@@ -10,7 +10,7 @@ import sys
 import git
 import pytest
 
-from bot.standins.openai_server import Fault, ScriptedOpenAI
+from bot.dev.openai_server import Fault, ScriptedOpenAI
 from tests.conftest import make_repo
 from tests.test_loop import (
     DESIGNED_TESTS,

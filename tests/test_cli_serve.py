@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from bot.standins.github import GitHubStandin
+from bot.dev.github import GitHubStandin
 
 
 def serve(env: dict, *args: str) -> subprocess.Popen:

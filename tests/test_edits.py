@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from bot.edits import (
+from bot.loop.edits import (
     ApplyResult,
     EditBlock,
     ParseResult,

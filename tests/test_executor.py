@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.executor import SetupFailed
+from bot.sandbox.executor import SetupFailed
 from bot.repo_config import load_repo_config
-from bot.results import RunResult, parse_report
+from bot.sandbox.results import RunResult, parse_report
 from tests.conftest import make_repo
 
 CALC = {

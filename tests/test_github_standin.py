@@ -47,8 +47,8 @@ from githubkit_schemas.latest.models import (
     WebhookIssuesLabeled,
 )
 
-from bot.standins.github import GitHubStandin
-from bot.standins.github.standin import generate_private_key_pem
+from bot.dev.github import GitHubStandin
+from bot.dev.github.standin import generate_private_key_pem
 
 APP_ID = 4242
 SECRET = "s3cret-for-tests"

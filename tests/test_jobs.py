@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError
-from bot.jobs import Job, SqliteQueue, queue_from_url
-from bot.workers import WorkerPool, describe_error
+from bot.app.queue import Job, SqliteQueue, queue_from_url
+from bot.app.workers import WorkerPool, describe_error
 
 
 def job(issue: int = 1, repo: str = "octo/widgets", trigger: str = "label", delivery: str = "d") -> Job:
@@ -200,7 +200,7 @@ def test_a_handler_exception_fails_the_job_with_a_one_line_detail_and_the_pool_g
 
     bad = queue.enqueue(job(1))
     good = queue.enqueue(job(2))
-    caplog.set_level("INFO", logger="bot.jobs")
+    caplog.set_level("INFO", logger="bot.app.queue")
     assert WorkerPool(queue, handler, concurrency=1).run_until_idle() == 2
     failed = queue.get(bad.id)
     assert failed.state == "failed"

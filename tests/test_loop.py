@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.agents import Issue, Programmer, TestDesigner
-from bot.llm import ModelClient
-from bot.loop import AgentLoop, Limits
-from bot.standins.openai_server import Fault, ScriptedOpenAI
-from bot.workspace import Workspace
+from bot.loop.agents import Issue, Programmer, TestDesigner
+from bot.outside.model import ModelClient
+from bot.loop.agent_loop import AgentLoop, Limits
+from bot.dev.openai_server import Fault, ScriptedOpenAI
+from bot.outside.workspace import Workspace
 from tests.conftest import make_repo
 
 PROGRAMMER_MODEL, DESIGNER_MODEL = "coder-model", "tester-model"

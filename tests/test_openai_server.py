@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from bot.standins.openai_server import Fault, ScriptedOpenAI, count_tokens
+from bot.dev.openai_server import Fault, ScriptedOpenAI, count_tokens
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from bot.jobs import Job
+from bot.app.queue import Job
 from webhooks.routes import route
 
 BOT = "agentcoder[bot]"

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.jobs import Job, SqliteQueue
-from bot.serving import ThreadedServer
-from bot.workers import WorkerPool
+from bot.app.queue import Job, SqliteQueue
+from bot.dev.serving import ThreadedServer
+from bot.app.workers import WorkerPool
 from webhooks.app import create_app
 
 SECRET = "It's a Secret to Everybody"

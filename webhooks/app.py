@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.config import ConfigError, Settings
-from bot.jobs import Job, JobQueue
-from bot.workers import describe_error
+from bot.app.queue import Job, JobQueue
+from bot.app.workers import describe_error
 from webhooks.routes import route
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.jobs import Job
+from bot.app.queue import Job
 
 RETRY_COMMAND = re.compile(r"/agentcoder\s+retry(?=\s|$)", re.IGNORECASE)
 

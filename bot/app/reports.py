@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.outcome import Outcome, TestSummary
+from bot.loop.outcome import Outcome, TestSummary
 
 GITHUB_BODY_LIMIT = 65_536
 KIND_LABEL = {"fail_to_pass": "fail-to-pass", "regression": "regression", "unverified": "unverified"}

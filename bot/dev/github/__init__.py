@@ -1,6 +1,6 @@
 """A local GitHub stand-in: REST routes, git smart HTTP and signed webhooks on 127.0.0.1."""
 
-from bot.standins.github.hooks import Delivery
-from bot.standins.github.standin import GitHubStandin
+from bot.dev.github.hooks import Delivery
+from bot.dev.github.standin import GitHubStandin
 
 __all__ = ["Delivery", "GitHubStandin"]

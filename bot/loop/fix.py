@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.agents import Issue, Programmer, TestDesigner
-from bot.executor import Sandbox
-from bot.llm import ModelClient
-from bot.loop import AgentLoop, Limits
-from bot.outcome import Outcome
-from bot.workspace import Workspace, slugify
+from bot.loop.agents import Issue, Programmer, TestDesigner
+from bot.sandbox.executor import Sandbox
+from bot.outside.model import ModelClient
+from bot.loop.agent_loop import AgentLoop, Limits
+from bot.loop.outcome import Outcome
+from bot.outside.workspace import Workspace, slugify
 
 
 class NotFixable(Exception):

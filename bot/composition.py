@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from bot.config import Settings
-from bot.executor import Sandbox
-from bot.fix import build_loop
-from bot.github import GitHubApp
-from bot.handler import JobHandler
-from bot.jobs import SqliteQueue, queue_from_url
-from bot.llm import ModelClient
-from bot.workers import WorkerPool
+from bot.sandbox.executor import Sandbox
+from bot.loop.fix import build_loop
+from bot.outside.github import GitHubApp
+from bot.app.handler import JobHandler
+from bot.app.queue import SqliteQueue, queue_from_url
+from bot.outside.model import ModelClient
+from bot.app.workers import WorkerPool
 from webhooks.app import create_app
 
 

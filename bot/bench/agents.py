@@ -17,14 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.agents import Issue
-from bot.bench import TaskScore, bench_report, score_completions
-from bot.bench_data import Task, agent_prompt
-from bot.executor import Sandbox
-from bot.loop import AgentLoop
-from bot.outcome import Outcome
+from bot.loop.agents import Issue
+from bot.bench.protocol import TaskScore, bench_report, score_completions
+from bot.bench.tasks import Task, agent_prompt
+from bot.sandbox.executor import Sandbox
+from bot.loop.agent_loop import AgentLoop
+from bot.loop.outcome import Outcome
 from bot.repo_config import load_repo_config
-from bot.workspace import Workspace, temporary_directory
+from bot.outside.workspace import Workspace, temporary_directory
 
 SOLUTION_FILE = "solution.py"
 # The same for every task, so all tasks share one environment image (the file is part of its key).

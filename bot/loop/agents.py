@@ -10,10 +10,10 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from bot.context import SourceFile
-from bot.edits import ParseResult, parse_edit_blocks
-from bot.llm import ModelClient, Reply
-from bot.prompting import render
+from bot.loop.context import SourceFile
+from bot.loop.edits import ParseResult, parse_edit_blocks
+from bot.outside.model import ModelClient, Reply
+from bot.loop.prompting import render
 
 PROGRAMMER, TEST_DESIGNER = "programmer", "test_designer"
 MAX_ISSUE_CHARS = 20_000

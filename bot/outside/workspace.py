@@ -17,7 +17,7 @@ from pathlib import Path
 
 import git
 
-from bot.context import SourceFile
+from bot.loop.context import SourceFile
 
 BOT_AUTHOR = git.Actor("AgentCoder", "agentcoder@users.noreply.github.com")
 MAX_TEXT_FILE_BYTES = 1_000_000

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Settings
-from bot.executor import Sandbox
-from bot.llm import ModelClient
-from bot.server import build_service
-from bot.serving import ThreadedServer
-from bot.standins.github import GitHubStandin
-from bot.standins.openai_server import ScriptedOpenAI
-from bot.workspace import temporary_directory
+from bot.sandbox.executor import Sandbox
+from bot.outside.model import ModelClient
+from bot.composition import build_service
+from bot.dev.serving import ThreadedServer
+from bot.dev.github import GitHubStandin
+from bot.dev.openai_server import ScriptedOpenAI
+from bot.outside.workspace import temporary_directory
 
 OWNER, REPO, MAINTAINER = "octo-org", "calculator", "maintainer"
 SCRIPTED_PROGRAMMER, SCRIPTED_DESIGNER = "playground-programmer", "playground-test-designer"

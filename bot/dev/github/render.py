@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from bot.standins.github import bare
-from bot.standins.github.store import REACTIONS, Store
+from bot.dev.github import bare
+from bot.dev.github.store import REACTIONS, Store
 
 APP_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "metadata": "read"}
 APP_EVENTS = ["issues", "issue_comment", "pull_request_review_comment"]

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from bot.jobs import Job, JobQueue
+from bot.app.queue import Job, JobQueue
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.agents import Issue, Programmer, TestDesigner, test_explanations
-from bot.context import is_test_path, relevant_files, repository_map
-from bot.edits import apply_edits, describe_problems
-from bot.executor import Sandbox, SetupFailed
-from bot.llm import LLMError
-from bot.outcome import (
+from bot.loop.agents import Issue, Programmer, TestDesigner, test_explanations
+from bot.loop.context import is_test_path, relevant_files, repository_map
+from bot.loop.edits import apply_edits, describe_problems
+from bot.sandbox.executor import Sandbox, SetupFailed
+from bot.outside.model import LLMError
+from bot.loop.outcome import (
     DesignAttempt,
     GeneratedTest,
     Iteration,
@@ -26,11 +26,11 @@ from bot.outcome import (
     TestSummary,
     Usage,
 )
-from bot.prompting import render
+from bot.loop.prompting import render
 from bot.repo_config import RepoConfig, load_repo_config
-from bot.results import RunResult
-from bot.summary import format_counts
-from bot.workspace import Workspace, slugify
+from bot.sandbox.results import RunResult
+from bot.sandbox.summary import format_counts
+from bot.outside.workspace import Workspace, slugify
 
 CHARS_PER_TOKEN = 4
 FAILURE_CHARS = 1_500

@@ -16,16 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.bench_data import (
+from bot.bench.tasks import (
     BenchInputError,
     Task,
     agent_prompt,
     load_tasks,
     read_completions,
 )
-from bot.executor import Sandbox
+from bot.sandbox.executor import Sandbox
 
-RUNNER = Path(__file__).parent / "sandbox" / "bench_runner.py"
+RUNNER = Path(__file__).parent.parent / "sandbox" / "container" / "bench_runner.py"
 RUNNER_PREFIX = "AGENTCODER-BENCH "
 # Printed as a program's last statement: exit status 0 without it means the program quit early
 # (sys.exit(0), os._exit(0)) instead of passing its tests.
@@ -174,8 +174,8 @@ def run_bench(args, settings, sandbox: Sandbox, model, progress=lambda _: None) 
     """
     if args.completions is not None:
         return run_score(args.benchmark, args.completions, args.limit, args.json, sandbox, settings.sandbox_image)
-    from bot.bench_agents import format_agents_report, run_agents
-    from bot.fix import build_loop
+    from bot.bench.agents import format_agents_report, run_agents
+    from bot.loop.fix import build_loop
 
     try:
         every_task = load_tasks(args.benchmark)

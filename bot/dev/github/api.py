@@ -12,9 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.standins.github import bare
-from bot.standins.github.render import APP_PERMISSIONS, Renderer
-from bot.standins.github.store import REACTIONS, Store
+from bot.dev.github import bare
+from bot.dev.github.render import APP_PERMISSIONS, Renderer
+from bot.dev.github.store import REACTIONS, Store
 
 DOCS = "https://docs.github.com/rest"
 TOKEN_TTL = timedelta(hours=1)

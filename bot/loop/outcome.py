@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from bot.llm import Reply
-from bot.results import RunResult
+from bot.outside.model import Reply
+from bot.sandbox.results import RunResult
 
 
 @dataclass

@@ -28,9 +28,9 @@ import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
 from bot.repo_config import RepoConfig
-from bot.results import RunResult, decode_output, parse_report
+from bot.sandbox.results import RunResult, decode_output, parse_report
 
-PLUGIN_DIR = Path(__file__).parent / "sandbox"
+PLUGIN_DIR = Path(__file__).parent / "container"
 PLUGIN_NAME = "agentcoder_pytest_report"
 SANDBOX_USER = "65534:65534"
 DEPENDENCY_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "Pipfile", "poetry.lock", ".agentcoder.yml")

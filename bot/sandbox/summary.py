@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.results import RunResult
+from bot.sandbox.results import RunResult
 
 SYMBOL = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}
 

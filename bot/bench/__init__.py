@@ -1,0 +1,1 @@
+"""Benchmarks of the paper's protocol (HumanEval, MBPP) and their task data."""
