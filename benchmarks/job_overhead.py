@@ -107,7 +107,7 @@ def run_loop(sandbox: CountingSandbox, server: ScriptedOpenAI, client: ModelClie
     tests = {outcome.test_file: workspace.read(outcome.test_file)}
     floor = sandbox.run_tests(workspace.path, load_repo_config(workspace.path), extra_files=tests)
     if not floor.ok:
-        sys.exit(f"the floor run did not pass: {floor.problem()}")
+        sys.exit(f"the floor run did not pass: {floor.describe_problem()}")
     return outcome, runs, floor.duration_s
 
 

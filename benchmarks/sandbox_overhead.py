@@ -109,7 +109,7 @@ def main() -> None:
             for _ in range(runs):
                 result = sandbox.run_tests(repo, config)
                 if not result.ok:
-                    sys.exit(f"the sandboxed run did not pass: {result.problem()}")
+                    sys.exit(f"the sandboxed run did not pass: {result.describe_problem()}")
                 in_process.append(result.duration_s)
             pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
             env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo), "PYTHONDONTWRITEBYTECODE": "1"}

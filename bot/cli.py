@@ -110,6 +110,7 @@ def _progress(message: str) -> None:
 def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder fix PATH`: the whole loop on a local checkout; the result lands on a new branch."""
     from bot.loop.agents import Issue
+    from bot.loop.outcome import Stop
     from bot.loop.fix import NotFixable, branch_for, build_loop, run_fix
     from bot.app.reports import markdown_log
     from bot.outside.workspace import Workspace, WorkspaceError, temporary_directory
@@ -135,6 +136,8 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
                 workspace.publish_to_local(args.path, outcome.branch)
         except (NotFixable, WorkspaceError) as exc:
             raise UsageError(str(exc)) from exc
+    if outcome.stop is Stop.CONFIG_ERROR:
+        raise UsageError(outcome.stop_reason)
     print(markdown_log(outcome))
     if outcome.commit:
         print(f"The {'fix' if outcome.resolved else 'best attempt'} is on branch {outcome.branch} "

@@ -22,6 +22,7 @@ import yaml
 
 FILE_NAME = ".agentcoder.yml"
 DEFAULT_TEST_COMMAND = "python -m pytest"
+MAX_BYTES = 64 * 1024
 
 
 class RepoConfigError(Exception):
@@ -56,7 +57,9 @@ def parse_repo_config(text: str) -> RepoConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RepoConfigError(f"{FILE_NAME} is not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise RepoConfigError(f"{FILE_NAME} is not valid YAML{where}") from exc
     if data is None:
         return RepoConfig()
     if not isinstance(data, dict):
@@ -64,7 +67,9 @@ def parse_repo_config(text: str) -> RepoConfig:
     known = {"setup", "test_command", "timeout", "instructions", "protected_paths"}
     unknown = sorted(set(map(str, data)) - known)
     if unknown:
-        raise RepoConfigError(f"{FILE_NAME}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        # Name the keys (shortened, printable only) but never quote the file's values.
+        names = ", ".join(repr("".join(ch for ch in name[:40] if ch.isprintable())) for name in unknown[:5])
+        raise RepoConfigError(f"{FILE_NAME}: unknown setting(s) {names}; known: {', '.join(sorted(known))}")
     timeout = data.get("timeout")
     if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0):
         raise RepoConfigError(f"{FILE_NAME}: 'timeout' must be a positive number of seconds")
@@ -86,6 +91,12 @@ def parse_repo_config(text: str) -> RepoConfig:
 def load_repo_config(repo: Path) -> RepoConfig:
     """Read `.agentcoder.yml` from a checkout, or the defaults when there is none."""
     path = repo / FILE_NAME
-    if not path.is_file():
+    if path.is_symlink():
+        raise RepoConfigError(f"{FILE_NAME} must be a regular file, not a symbolic link")
+    if not path.exists():
         return RepoConfig()
+    if not path.is_file():
+        raise RepoConfigError(f"{FILE_NAME} must be a regular file")
+    if path.stat().st_size > MAX_BYTES:
+        raise RepoConfigError(f"{FILE_NAME} is larger than {MAX_BYTES // 1024} KiB")
     return parse_repo_config(path.read_text(encoding="utf-8", errors="replace"))

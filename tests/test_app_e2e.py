@@ -505,7 +505,7 @@ def test_a_second_trigger_supersedes_the_running_job(world):
     first, newer = app.wait_for_jobs(2)
 
     assert first.state == "cancelled"
-    assert first.detail.startswith(f"superseded by job {newer.id}: cancelled")
+    assert first.stop == "cancelled" and first.detail.startswith(f"superseded by job {newer.id}:")
     assert newer.state == "done" and newer.delivery_id == second.delivery_id
     assert newer.started_at >= first.finished_at
     # Only the newer job reached the programmer, and it alone opened a PR.

@@ -10,7 +10,7 @@ import pytest
 
 from bot.sandbox.executor import SetupFailed
 from bot.repo_config import load_repo_config
-from bot.sandbox.results import RunResult, parse_report
+from bot.sandbox.results import RunProblem, RunResult, parse_report
 from tests.conftest import make_repo
 
 CALC = {
@@ -59,7 +59,7 @@ def test_per_test_outcomes_and_failure_text(sandbox, tmp_path):
     }
     failed = next(test for test in result.tests if test.outcome == "failed")
     assert "assert -1 == 3" in failed.message
-    assert not result.ok and result.problem() is None
+    assert not result.ok and result.problem is None
 
 
 def test_extra_files_run_with_the_suite_and_never_touch_the_host(sandbox, tmp_path):
@@ -82,7 +82,7 @@ def test_selection_runs_only_the_named_tests(sandbox, tmp_path):
 def test_no_tests_collected(sandbox, tmp_path):
     repo = make_repo(tmp_path / "empty", {"lib.py": "X = 1\n"})
     result = run(sandbox, repo)
-    assert result.tests == [] and result.problem() == "no tests collected"
+    assert result.tests == [] and result.problem is RunProblem.NO_TESTS
     assert not result.ok
 
 
@@ -141,7 +141,7 @@ def test_a_test_that_never_ends_is_killed_at_the_timeout(sandbox, tmp_path):
     assert result.timed_out
     assert result.running_at_timeout == "tests/test_hang.py::test_forever"
     assert result.outcomes() == {"tests/test_hang.py::test_first": "passed"}
-    assert result.problem().startswith("timeout")
+    assert result.problem is RunProblem.TIMEOUT and result.describe_problem().startswith("timeout")
     assert result.duration_s < 20
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError
-from bot.app.queue import Job, SqliteQueue, queue_from_url
+from bot.app.queue import Job, JobResult, SqliteQueue, queue_from_url
 from bot.app.workers import WorkerPool, describe_error
 
 
@@ -141,7 +141,7 @@ def test_restart_requeues_a_job_left_running_and_a_new_pool_runs_it(tmp_path):
     assert queue.requeue_interrupted() == 1
     assert queue.get(interrupted.id).state == "queued" and queue.get(interrupted.id).started_at is None
     ran: list[int] = []
-    pool = WorkerPool(queue, lambda j, cancelled: ran.append(j.id) or f"ran {j.id}", concurrency=1)
+    pool = WorkerPool(queue, lambda j, cancelled: ran.append(j.id) or JobResult(f"ran {j.id}"), concurrency=1)
     assert pool.run_until_idle() == 2
     assert ran == [interrupted.id, waiting.id]
     assert [queue.get(i).state for i in ran] == ["done", "done"]
@@ -171,7 +171,7 @@ def test_pool_runs_jobs_concurrently_up_to_the_setting(queue):
     lock = threading.Lock()
     in_flight = [0, 0]  # now, highest
 
-    def handler(j: Job, is_cancelled) -> str:
+    def handler(j: Job, is_cancelled) -> JobResult:
         with lock:
             in_flight[0] += 1
             in_flight[1] = max(in_flight[1], in_flight[0])
@@ -179,7 +179,7 @@ def test_pool_runs_jobs_concurrently_up_to_the_setting(queue):
         time.sleep(0.05)
         with lock:
             in_flight[0] -= 1
-        return "ok"
+        return JobResult("ok")
 
     ids = [queue.enqueue(job(n)).id for n in range(1, 7)]
     pool = WorkerPool(queue, handler, concurrency=concurrency, poll_interval_s=0.01)
@@ -193,10 +193,10 @@ def test_pool_runs_jobs_concurrently_up_to_the_setting(queue):
 
 
 def test_a_handler_exception_fails_the_job_with_a_one_line_detail_and_the_pool_goes_on(queue, caplog):
-    def handler(j: Job, is_cancelled) -> str:
+    def handler(j: Job, is_cancelled) -> JobResult:
         if j.issue_number == 1:
             raise RuntimeError("git push failed\nfatal: https://x-access-token:ghs_abcdefghijklmnop@127.0.0.1/o/r")
-        return "fine"
+        return JobResult("fine")
 
     bad = queue.enqueue(job(1))
     good = queue.enqueue(job(2))
@@ -216,13 +216,13 @@ def test_a_job_whose_cancel_flag_is_set_while_running_finishes_cancelled(queue):
     entered = threading.Event()
     first = queue.enqueue(job(1))
 
-    def handler(j: Job, is_cancelled) -> str:
+    def handler(j: Job, is_cancelled) -> JobResult:
         if j.id == first.id:
             entered.set()
             wait_for(is_cancelled)
             seen_cancel.append(is_cancelled())
-            return "stopped early"
-        return "second run"
+            return JobResult("stopped early")
+        return JobResult("second run")
 
     pool = WorkerPool(queue, handler, concurrency=2, poll_interval_s=0.01)
     pool.start()
@@ -242,7 +242,7 @@ def test_a_job_whose_cancel_flag_is_set_while_running_finishes_cancelled(queue):
 
 
 def test_a_started_pool_picks_up_jobs_queued_later(queue):
-    pool = WorkerPool(queue, lambda j, c: "ok", concurrency=2, poll_interval_s=5)
+    pool = WorkerPool(queue, lambda j, c: JobResult("ok"), concurrency=2, poll_interval_s=5)
     pool.start()
     try:
         stored = queue.enqueue(job(1))
@@ -258,10 +258,10 @@ def test_stop_leaves_a_job_that_outlives_the_timeout_running_for_the_next_start(
     release = threading.Event()
     started = threading.Event()
 
-    def slow(j: Job, is_cancelled) -> str:
+    def slow(j: Job, is_cancelled) -> JobResult:
         started.set()
         release.wait(10)
-        return "late"
+        return JobResult("late")
 
     stored = queue.enqueue(job(1))
     pool = WorkerPool(queue, slow, concurrency=1, poll_interval_s=0.01)

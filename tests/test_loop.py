@@ -7,6 +7,7 @@ import pytest
 from bot.loop.agents import Issue, Programmer, TestDesigner
 from bot.outside.model import ModelClient
 from bot.loop.agent_loop import AgentLoop, Limits
+from bot.loop.outcome import Stop
 from bot.dev.openai_server import Fault, ScriptedOpenAI
 from bot.outside.workspace import Workspace
 from tests.conftest import make_repo
@@ -138,7 +139,7 @@ def test_existing_tests_are_read_only_and_bad_blocks_get_did_you_mean(sandbox, m
     workspace = Workspace(make_repo(tmp_path / "repo", SLUGIFY_REPO))
     outcome = make_loop(sandbox, client, max_iterations=3).run(workspace, ISSUE)
     assert not outcome.resolved
-    assert outcome.stop_reason.startswith("model error:")
+    assert outcome.stop is Stop.MODEL_ERROR and outcome.stop_reason.startswith("model error:")
     turn2 = server.requests_for(PROGRAMMER_MODEL)[1]["messages"][-1]["content"]
     assert "tests/test_textutil.py refused: it is one of the repository's existing tests, which are read-only" in turn2
     assert "return text.lower()" in turn2  # the did-you-mean shows the real line
@@ -163,7 +164,7 @@ def test_preexisting_failures_are_not_blamed_and_budget_stops_the_loop(sandbox, 
     server.add(DESIGNER_MODEL, DESIGNED_TESTS)
     workspace = Workspace(make_repo(tmp_path / "repo2", SLUGIFY_REPO))
     outcome = make_loop(sandbox, client, token_budget=10).run(workspace, ISSUE)
-    assert not outcome.resolved and outcome.stop_reason.startswith("token budget spent")
+    assert outcome.stop is Stop.BUDGET and outcome.stop_reason.startswith("token budget spent")
     assert outcome.iterations == []
 
 

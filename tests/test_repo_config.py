@@ -37,9 +37,9 @@ def test_every_setting_is_read():
         ("timeout: soon", "'timeout' must be a positive number"),
         ("timeout: true", "'timeout' must be a positive number"),
         ("test_command: ''", "'test_command' must be a non-empty string"),
-        ("colour: blue", "unknown setting(s) colour"),
+        ("colour: blue", "unknown setting(s) 'colour'"),
         ("- just\n- a list", "must be a mapping"),
-        ("setup: [unclosed", "is not valid YAML"),
+        ("setup: [unclosed", "is not valid YAML (line "),
         ("instructions: [a]", "'instructions' must be a string"),
     ],
 )
@@ -47,3 +47,16 @@ def test_bad_files_are_refused_with_the_reason(text, message):
     with pytest.raises(RepoConfigError) as info:
         parse_repo_config(text)
     assert message in str(info.value)
+
+
+def test_a_yaml_error_names_the_line_without_quoting_the_file():
+    with pytest.raises(RepoConfigError) as info:
+        parse_repo_config("setup: [unclosed secret-looking-value")
+    assert "secret-looking-value" not in str(info.value)
+
+
+def test_a_symlinked_config_is_refused(tmp_path):
+    (tmp_path / "elsewhere.yml").write_text("setup: [echo hi]\n")
+    (tmp_path / ".agentcoder.yml").symlink_to(tmp_path / "elsewhere.yml")
+    with pytest.raises(RepoConfigError, match="not a symbolic link"):
+        load_repo_config(tmp_path)

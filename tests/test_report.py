@@ -1,11 +1,11 @@
 """Outcome → Markdown: what maintainers read in the PR body and the status comment."""
 
-from bot.loop.outcome import GeneratedTest, Iteration, Outcome, TestSummary, Usage
+from bot.loop.outcome import GeneratedTest, Iteration, Outcome, Stop, TestSummary, Usage
 from bot.app.reports import GITHUB_BODY_LIMIT, failure_report, markdown_log, pr_body
 
 
 def outcome(feedback: str = "FAILED t::x\nassert 1 == 2", iterations: int = 2, resolved: bool = True) -> Outcome:
-    result = Outcome(resolved=resolved, stop_reason="resolved in iteration 2" if resolved else "not resolved after 2 iterations",
+    result = Outcome(stop=Stop.RESOLVED if resolved else Stop.NOT_RESOLVED, stop_reason="resolved in iteration 2" if resolved else "not resolved after 2 iterations",
                      issue_title="mean() crashes", issue_number=12, test_file="tests/agentcoder/test_issue_12.py",
                      reproduced=True, baseline=TestSummary(passed=3), files_changed=["stats.py", "tests/agentcoder/test_issue_12.py"],
                      best_iteration=1, wall_s=9.5, model_s=4.0, test_s=3.0)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.app.queue import Job, SqliteQueue
+from bot.app.queue import Job, JobResult, SqliteQueue
 from bot.dev.serving import ThreadedServer
 from bot.app.workers import WorkerPool
 from webhooks.app import create_app
@@ -235,7 +235,7 @@ def test_an_unexpected_error_is_a_one_line_500_logged_without_secrets(tmp_path, 
 
 def test_on_enqueue_wakes_a_worker_and_the_job_runs(tmp_path, queue):
     ran = threading.Event()
-    pool = WorkerPool(queue, lambda job, cancelled: ran.set() or "done", concurrency=1, poll_interval_s=30)
+    pool = WorkerPool(queue, lambda job, cancelled: ran.set() or JobResult("done"), concurrency=1, poll_interval_s=30)
     seen: list[Job] = []
 
     def on_enqueue(job: Job) -> None:
@@ -264,7 +264,7 @@ def test_a_job_acknowledged_before_a_restart_runs_after_it(tmp_path):
     second_process = SqliteQueue(path)
     assert second_process.requeue_interrupted() == 1
     ran: list[int] = []
-    pool = WorkerPool(second_process, lambda job, cancelled: ran.append(job.id) or "ok", concurrency=2)
+    pool = WorkerPool(second_process, lambda job, cancelled: ran.append(job.id) or JobResult("ok"), concurrency=2)
     assert pool.run_until_idle() == 2
     assert sorted(ran) == sorted([queued, running])
     assert {j.id: j.state for j in second_process.recent()} == {queued: "done", running: "done"}

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from bot.loop.agents import Issue
 from bot.loop.fix import NotFixable, branch_for, run_fix
 from bot.outside.github import GitHubApp, RepoClient
-from bot.app.queue import Job
+from bot.app.queue import Job, JobResult
 from bot.loop.agent_loop import AgentLoop
-from bot.loop.outcome import Outcome
+from bot.loop.outcome import Outcome, Stop
 from bot.app.reports import failure_report, pr_body
 from bot.app.workers import describe_error
 from bot.outside.workspace import Workspace, temporary_directory
@@ -22,6 +22,9 @@ from bot.outside.workspace import Workspace, temporary_directory
 log = logging.getLogger(__name__)
 _LINKED_ISSUE = re.compile(r"^agentcoder/issue-(\d+)$")
 LOCKED_REFUSAL = "This conversation is locked, so AgentCoder will not work on it."
+
+# Stops that end a job without a report of the loop's work (the status comment already says why).
+_NO_REPORT = (Stop.CANCELLED, Stop.CONFIG_ERROR)
 
 LoopFactory = Callable[[Callable[[], bool], Callable[[str], None]], AgentLoop]
 
@@ -34,7 +37,7 @@ class JobHandler:
         self.bot_login = bot_login
         self.make_loop = make_loop
 
-    def __call__(self, job: Job, is_cancelled: Callable[[], bool]) -> str:
+    def __call__(self, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
         """Handle a label or retry trigger."""
         github = self.app.repo(job.repo, job.installation_id)
         refusal = self._gatekeep(github, job)
@@ -42,7 +45,7 @@ class JobHandler:
             # GitHub refuses an App's comment on a locked conversation (403): say it in the job list only.
             if refusal != LOCKED_REFUSAL:
                 github.comment(job.issue_number, refusal)
-            return f"refused: {refusal}"
+            return JobResult(f"refused: {refusal}")
         github.react(job.issue_number, "eyes")
         try:
             if job.trigger == "retry":
@@ -76,7 +79,7 @@ class JobHandler:
 
     # -- the two triggers ----------------------------------------------------------------------------
 
-    def _label(self, github: RepoClient, job: Job, is_cancelled: Callable[[], bool]) -> str:
+    def _label(self, github: RepoClient, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
         info = github.issue(job.issue_number)
         issue = Issue(info.title, info.body, info.number)
         branch = branch_for(issue)
@@ -84,16 +87,18 @@ class JobHandler:
         status("AgentCoder is working on this issue: running the existing tests first.")
         url, default_branch = github.clone_url_and_default_branch()
         outcome = self._run(github, url, default_branch, issue, branch, "", status, is_cancelled)
-        if outcome is None or outcome.stop_reason.startswith("cancelled"):
-            return outcome.stop_reason if outcome else "refused: not fixable"
+        if outcome is None:
+            return JobResult("refused: not fixable")
+        if outcome.stop in _NO_REPORT:
+            return JobResult(outcome.stop_reason, outcome.stop.value)
         if not outcome.resolved:
             status(failure_report(outcome, branch if outcome.commit else None))
-            return f"not resolved: {outcome.stop_reason}"
+            return JobResult(f"not resolved: {outcome.stop_reason}", outcome.stop.value)
         pull = github.create_draft_pull(issue.title, branch, default_branch, pr_body(outcome))
         status(f"AgentCoder opened draft pull request #{pull.number}: {outcome.stop_reason}.")
-        return f"opened PR #{pull.number}"
+        return JobResult(f"opened PR #{pull.number}", outcome.stop.value)
 
-    def _retry(self, github: RepoClient, job: Job, is_cancelled: Callable[[], bool]) -> str:
+    def _retry(self, github: RepoClient, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
         pull = github.pull(job.issue_number)
         match = _LINKED_ISSUE.match(pull.head_ref)
         linked = github.issue(int(match.group(1))) if match else github.issue(pull.number)
@@ -106,14 +111,16 @@ class JobHandler:
         status("AgentCoder is running again on this branch" + (" with your guidance." if job.guidance else "."))
         url, _ = github.clone_url_and_default_branch()
         outcome = self._run(github, url, pull.head_ref, issue, pull.head_ref, guidance, status, is_cancelled)
-        if outcome is None or outcome.stop_reason.startswith("cancelled"):
-            return outcome.stop_reason if outcome else "refused: not fixable"
+        if outcome is None:
+            return JobResult("refused: not fixable")
+        if outcome.stop in _NO_REPORT:
+            return JobResult(outcome.stop_reason, outcome.stop.value)
         github.update_pull_body(pull.number, pr_body(outcome))
         if outcome.resolved:
             status(f"AgentCoder pushed new commits: {outcome.stop_reason}. The description holds the new log.")
-            return f"updated PR #{pull.number}"
+            return JobResult(f"updated PR #{pull.number}", outcome.stop.value)
         status(failure_report(outcome, pull.head_ref if outcome.commit else None))
-        return f"not resolved: {outcome.stop_reason}"
+        return JobResult(f"not resolved: {outcome.stop_reason}", outcome.stop.value)
 
     # -- shared steps --------------------------------------------------------------------------------
 
@@ -136,8 +143,11 @@ class JobHandler:
                 return None
             if outcome.commit:
                 workspace.push(url, github.token(), branch, force=branch != clone_branch)
-        if outcome.stop_reason.startswith("cancelled"):
+        if outcome.stop is Stop.CANCELLED:
             status("This run was superseded by a newer request; the newer run reports here.")
+        elif outcome.stop is Stop.CONFIG_ERROR:
+            status(f"AgentCoder cannot use this repository's `.agentcoder.yml`: {outcome.stop_reason}."
+                   " Fix that setting on the default branch and ask again.")
         return outcome
 
     def _report_crash(self, github: RepoClient, number: int, exc: Exception) -> None:

@@ -1,4 +1,4 @@
-"""The durable job queue (the worker pool that drains it is in `bot/workers.py`).
+"""The durable job queue (the worker pool that drains it is in `bot/app/workers.py`).
 
 The embedded queue is one SQLite file. A job moves queued → running → done | failed |
 cancelled; a job left running by a process that died goes back to queued at the next
@@ -17,7 +17,6 @@ from typing import Protocol
 
 from bot.config import ConfigError
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
 FINAL_STATES = ("done", "failed", "cancelled")
 # GitHub may redeliver days later (manual redelivery); older delivery ids are forgotten.
 DELIVERY_RETENTION_S = 30 * 24 * 3600
@@ -38,7 +37,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     detail TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    cancel_reason TEXT NOT NULL DEFAULT ''
+    cancel_reason TEXT NOT NULL DEFAULT '',
+    stop TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
 CREATE INDEX IF NOT EXISTS jobs_by_issue ON jobs (repo, issue_number, state);
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 """
 _JOB_COLUMNS = (
     "id, repo, installation_id, issue_number, trigger, sender, delivery_id, guidance, "
-    "state, created_at, started_at, finished_at, detail"
+    "state, created_at, started_at, finished_at, detail, stop"
 )
 
 
@@ -70,6 +70,15 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     detail: str = ""
+    stop: str | None = None  # how the loop stopped (a `Stop` value), when it ran
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a job ended, as the handler reports it: a one-line detail and, when the loop ran, its stop."""
+
+    detail: str
+    stop: str | None = None
 
 
 class JobQueue(Protocol):
@@ -79,7 +88,7 @@ class JobQueue(Protocol):
     def forget_delivery(self, delivery_id: str) -> None: ...
     def enqueue(self, job: Job) -> Job: ...
     def claim(self) -> Job | None: ...
-    def finish(self, job_id: int, state: str, detail: str = "") -> None: ...
+    def finish(self, job_id: int, state: str, detail: str = "", stop: str | None = None) -> None: ...
     def is_cancelled(self, job_id: int) -> bool: ...
     def requeue_interrupted(self) -> int: ...
     def recent(self, limit: int = 50) -> list[Job]: ...
@@ -98,6 +107,9 @@ class SqliteQueue:
         # FULL: a committed job survives a power cut, not only a crash of this process.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if "stop" not in columns:  # a store written by version 0.1
+            self._db.execute("ALTER TABLE jobs ADD COLUMN stop TEXT")
         with self._transaction() as db:
             db.execute("DELETE FROM deliveries WHERE received_at < ?", (time.time() - DELIVERY_RETENTION_S,))
 
@@ -160,7 +172,7 @@ class SqliteQueue:
             db.execute("UPDATE jobs SET state = 'running', started_at = ? WHERE id = ?", (now, row["id"]))
         return replace(_job_from_row(row), state="running", started_at=now)
 
-    def finish(self, job_id: int, state: str, detail: str = "") -> None:
+    def finish(self, job_id: int, state: str, detail: str = "", stop: str | None = None) -> None:
         """Record a job's final state; a cancelled job's detail starts with why it was cancelled."""
         if state not in FINAL_STATES:
             raise ValueError(f"not a final job state: {state!r}")
@@ -171,8 +183,8 @@ class SqliteQueue:
             if state == "cancelled" and row["cancel_reason"]:
                 detail = f"{row['cancel_reason']}: {detail}" if detail else row["cancel_reason"]
             db.execute(
-                "UPDATE jobs SET state = ?, finished_at = ?, detail = ? WHERE id = ?",
-                (state, time.time(), detail, job_id),
+                "UPDATE jobs SET state = ?, finished_at = ?, detail = ?, stop = ? WHERE id = ?",
+                (state, time.time(), detail, stop, job_id),
             )
 
     def is_cancelled(self, job_id: int) -> bool:

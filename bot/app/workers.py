@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from bot.app.queue import Job, JobQueue
+from bot.app.queue import Job, JobQueue, JobResult
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def describe_error(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-Handler = Callable[[Job, Callable[[], bool]], str]
+Handler = Callable[[Job, Callable[[], bool]], JobResult]
 
 
 class WorkerPool:
@@ -122,14 +122,14 @@ class WorkerPool:
         job_id = job.id
         log.info("job %s started: %s #%s (%s)", job_id, job.repo, job.issue_number, job.trigger)
         try:
-            detail = self._handler(job, lambda: self._queue.is_cancelled(job_id))
+            result = self._handler(job, lambda: self._queue.is_cancelled(job_id))
             state = "done"
         except Exception as exc:
-            detail = describe_error(exc)
+            result = JobResult(describe_error(exc))
             state = "failed"
-            log.error("job %s failed: %s", job_id, detail)
+            log.error("job %s failed: %s", job_id, result.detail)
         if self._queue.is_cancelled(job_id):
             state = "cancelled"
-        self._queue.finish(job_id, state, "" if detail is None else str(detail))
+        self._queue.finish(job_id, state, result.detail, result.stop)
         log.info("job %s %s", job_id, state)
         return True

@@ -22,7 +22,7 @@ from bot.bench.protocol import TaskScore, bench_report, score_completions
 from bot.bench.tasks import Task, agent_prompt
 from bot.sandbox.executor import Sandbox
 from bot.loop.agent_loop import AgentLoop
-from bot.loop.outcome import Outcome
+from bot.loop.outcome import Outcome, Stop
 from bot.repo_config import load_repo_config
 from bot.outside.workspace import Workspace, temporary_directory
 
@@ -120,7 +120,7 @@ def run_agents(
     solve = lambda task: solve_task(make_loop, sandbox, task, show_tests, progress)  # noqa: E731
     # One task alone first: a model that cannot be reached should cost one task, not the whole benchmark.
     first = solve(tasks[0])
-    if first.outcome.stop_reason.startswith("model error") and not any(
+    if first.outcome.stop is Stop.MODEL_ERROR and not any(
             usage.calls for usage in first.outcome.tokens.values()):
         return 2, first.outcome.stop_reason
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
@@ -143,6 +143,7 @@ def agents_report(benchmark: str, show_tests: str, runs: Sequence[TaskRun], scor
             "iterations": len(outcome.iterations),
             "tokens": {agent: usage.total_tokens for agent, usage in outcome.tokens.items()},
             "loop_resolved": outcome.resolved,
+            "stop": outcome.stop.value,
             "stop_reason": outcome.stop_reason,
             "designed_tests": run.designed_tests,
             "designed_tests_correct": run.designed_correct,

@@ -187,7 +187,7 @@ def run_playground(settings: Settings, sandbox: Sandbox, *, timeout_s: float = 9
                 pr_url=f"{standin.api_url}/{OWNER}/{REPO}/pull/{pull['number']}" if pull else None,
                 pr_title=pull["title"] if pull else None,
                 pr_body=pull_body,
-                resolved=bool(pull) and "**Result:** resolved" in (pull_body or ""),
+                resolved=bool(pull) and job.stop == "resolved",
                 job_state=job.state, job_detail=job.detail,
                 status_comment=status[-1] if status else "",
                 ack_ms=round(delivery.elapsed_s * 1000, 2),

@@ -20,6 +20,7 @@ from bot.sandbox.executor import Sandbox, SetupFailed
 from bot.outside.model import LLMError
 from bot.loop.outcome import (
     DesignAttempt,
+    Stop,
     GeneratedTest,
     Iteration,
     Outcome,
@@ -27,8 +28,8 @@ from bot.loop.outcome import (
     Usage,
 )
 from bot.loop.prompting import render
-from bot.repo_config import RepoConfig, load_repo_config
-from bot.sandbox.results import RunResult
+from bot.repo_config import RepoConfig, RepoConfigError, load_repo_config
+from bot.sandbox.results import RunProblem, RunResult
 from bot.sandbox.summary import format_counts
 from bot.outside.workspace import Workspace, slugify
 
@@ -91,13 +92,15 @@ class AgentLoop:
             outcome.baseline = self._baseline(workspace, config, outcome)
             self._design_tests(workspace, issue, config, outcome)
             self._iterate(workspace, issue, guidance, config, start, outcome)
+        except RepoConfigError as exc:
+            outcome.stopped(Stop.CONFIG_ERROR, str(exc))
         except SetupFailed as exc:
-            outcome.stop_reason = "setup failed: installing the repository in the sandbox did not work"
+            outcome.stopped(Stop.SETUP_FAILED, "installing the repository in the sandbox did not work")
             outcome.notes.append("setup log (tail):\n" + exc.log_tail[-2000:])
         except Cancelled:
-            outcome.stop_reason = "cancelled: a newer request for this issue superseded this run"
+            outcome.stopped(Stop.CANCELLED, "a newer request for this issue superseded this run")
         except LLMError as exc:
-            outcome.stop_reason = f"model error: {exc}"
+            outcome.stopped(Stop.MODEL_ERROR, f"model error: {exc}")
         finally:
             outcome.wall_s = round(self.clock() - started, 3)
         return outcome
@@ -169,12 +172,13 @@ class AgentLoop:
             suite, new_tests, regressions, failures = self._judge(workspace, config, outcome)
             changed = [path for path in workspace.changed_files(start) if path != outcome.test_file]
             feedback = self._feedback(number, workspace, problems, failures, outcome, changed)
-            score = len(regressions) + len(new_tests.failing) + (1 if not changed else 0)
+            broken = 1 if suite.problem is RunProblem.SETUP_FAILED or not changed else 0
+            score = len(regressions) + len(new_tests.failing) + broken
             if changed and (best is None or score < best[0]):
                 best = (score, {path: workspace.read(path) for path in changed})
                 outcome.best_iteration = number
             # A repository with no tests of its own is judged by the new tests alone.
-            suite_ok = not suite.problem or (suite.problem == "no tests collected" and new_tests.passed > 0)
+            suite_ok = not suite.problem or (suite.problem is RunProblem.NO_TESTS and new_tests.passed > 0)
             resolved = bool(changed) and not regressions and not new_tests.failing and suite_ok
             outcome.iterations.append(Iteration(
                 number, proposal.plan, changed, problems, suite, new_tests, regressions,
@@ -182,11 +186,11 @@ class AgentLoop:
                 round(outcome.model_s - model_before, 3), round(outcome.test_s - test_before, 3),
             ))
             if resolved:
-                outcome.resolved, outcome.stop_reason = True, f"resolved in iteration {number}"
+                outcome.stopped(Stop.RESOLVED, f"resolved in iteration {number}")
                 outcome.best_iteration = number
                 break
         else:
-            outcome.stop_reason = f"not resolved after {self.limits.max_iterations} iterations"
+            outcome.stopped(Stop.NOT_RESOLVED, f"not resolved after {self.limits.max_iterations} iterations")
         if not outcome.resolved and best is not None:
             workspace.restore(start, best[1])
         if outcome.test_code is not None:
@@ -200,21 +204,21 @@ class AgentLoop:
         try:
             run = self._run_suite(workspace, config, outcome)
         except SetupFailed as exc:
-            summary = TestSummary(problem="setup failed after the change")
-            return summary, TestSummary(), ["(setup)"], [f"Installing the changed repository failed:\n{exc.log_tail[-2000:]}"]
+            summary = TestSummary(problem=RunProblem.SETUP_FAILED, problem_text="setup failed after the change")
+            return summary, TestSummary(), [], [f"Installing the changed repository failed:\n{exc.log_tail[-2000:]}"]
         suite = TestSummary.of(run)
         baseline_failing = set(outcome.baseline.failing if outcome.baseline else [])
         regressions = [test for test in suite.failing if test not in baseline_failing]
         failures = _failure_texts(run, set(regressions))
-        if run.problem() and run.problem() != "no tests collected":
-            failures.append(run.problem())
+        if run.problem in {RunProblem.TIMEOUT, RunProblem.OUT_OF_MEMORY}:
+            failures.append(run.describe_problem())
         new_tests = TestSummary()
         if outcome.test_code is not None:
             new_run = self._run_new_tests(workspace, config, outcome.test_code, outcome)
             new_tests = TestSummary.of(new_run)
             failures += _failure_texts(new_run, set(new_tests.failing))
-            if new_run.problem():
-                failures.append(f"{outcome.test_file}: {new_run.problem()}")
+            if new_run.problem:
+                failures.append(f"{outcome.test_file}: {new_run.describe_problem()}")
                 new_tests.failing = new_tests.failing or [outcome.test_file]
         return suite, new_tests, regressions, failures
 
@@ -297,10 +301,10 @@ class AgentLoop:
         if self.is_cancelled():
             raise Cancelled()
         if outcome.total_tokens >= self.limits.token_budget:
-            outcome.stop_reason = f"token budget spent ({outcome.total_tokens} of {self.limits.token_budget})"
+            outcome.stopped(Stop.BUDGET, f"token budget spent ({outcome.total_tokens} of {self.limits.token_budget})")
             return False
         if self.clock() - self._started > self.limits.wall_time_budget_s:
-            outcome.stop_reason = f"wall-time budget spent ({self.limits.wall_time_budget_s:.0f} s)"
+            outcome.stopped(Stop.BUDGET, f"wall-time budget spent ({self.limits.wall_time_budget_s:.0f} s)")
             return False
         return True
 

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 
 from bot.outside.model import Reply
-from bot.sandbox.results import RunResult
+from bot.sandbox.results import RunProblem, RunResult
+
+
+class Stop(str, Enum):
+    """How a run of the loop stopped (the `"stop"` of the JSON log; a contract)."""
+
+    RESOLVED = "resolved"
+    NOT_RESOLVED = "not_resolved"
+    BUDGET = "budget"
+    CANCELLED = "cancelled"
+    MODEL_ERROR = "model_error"
+    SETUP_FAILED = "setup_failed"
+    CONFIG_ERROR = "config_error"
 
 
 @dataclass
@@ -48,7 +61,8 @@ class TestSummary:
     errors: int = 0
     skipped: int = 0
     failing: list[str] = field(default_factory=list)
-    problem: str | None = None
+    problem: RunProblem | None = None
+    problem_text: str | None = None
     seconds: float = 0.0
 
     @classmethod
@@ -57,7 +71,7 @@ class TestSummary:
         failing = [test.id for test in run.tests if test.outcome in {"failed", "error"}]
         failing += [f"{error.id} (collection)" for error in run.collection_errors]
         return cls(run.count("passed"), run.count("failed"), run.count("error") + len(run.collection_errors),
-                   run.count("skipped"), failing, run.problem(), round(run.duration_s, 3))
+                   run.count("skipped"), failing, run.problem, run.describe_problem(), round(run.duration_s, 3))
 
 
 @dataclass
@@ -101,8 +115,8 @@ class Iteration:
 class Outcome:
     """The whole run: whether the issue is resolved, and the log that says how."""
 
-    resolved: bool = False
-    stop_reason: str = ""
+    stop: Stop = Stop.NOT_RESOLVED
+    stop_reason: str = ""  # the human detail beside `stop`
     issue_title: str = ""
     issue_number: int | None = None
     test_file: str = ""
@@ -123,6 +137,15 @@ class Outcome:
     commit: str | None = None
 
     @property
+    def resolved(self) -> bool:
+        """True when the loop stopped because the issue is resolved."""
+        return self.stop is Stop.RESOLVED
+
+    def stopped(self, stop: Stop, reason: str) -> None:
+        """Record how the run stopped, with a human detail."""
+        self.stop, self.stop_reason = stop, reason
+
+    @property
     def total_tokens(self) -> int:
         """Tokens of both agents together."""
         return sum(usage.total_tokens for usage in self.tokens.values())
@@ -136,6 +159,8 @@ class Outcome:
         """The JSON iteration log (`agentcoder fix --json-log`)."""
         data = asdict(self)
         data.pop("test_code")
+        data["stop"] = self.stop.value
+        data["resolved"] = self.resolved
         data["total_tokens"] = self.total_tokens
         data["overhead_s"] = round(self.overhead_s, 3)
         return data

@@ -5,8 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 
 OUTCOME_RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+
+
+class RunProblem(str, Enum):
+    """What went wrong with a sandboxed run as a whole (beside per-test outcomes)."""
+
+    NO_TESTS = "no_tests"
+    COLLECTION_ERROR = "collection_error"
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+    SETUP_FAILED = "setup_failed"
 
 
 @dataclass(frozen=True)
@@ -63,14 +74,30 @@ class RunResult:
         """Test id → outcome."""
         return {test.id: test.outcome for test in self.tests}
 
-    def problem(self) -> str | None:
-        """One line saying what went wrong with the run as a whole, if anything did."""
+    @property
+    def problem(self) -> RunProblem | None:
+        """What went wrong with the run as a whole, if anything did."""
         if self.timed_out:
+            return RunProblem.TIMEOUT
+        if self.out_of_memory:
+            return RunProblem.OUT_OF_MEMORY
+        if self.collection_errors:
+            return RunProblem.COLLECTION_ERROR
+        if not self.tests:
+            return RunProblem.NO_TESTS
+        return None
+
+    def describe_problem(self) -> str | None:
+        """One line for a person saying what went wrong with the run as a whole, if anything did."""
+        problem = self.problem
+        if problem is RunProblem.TIMEOUT:
             where = f" while running {self.running_at_timeout}" if self.running_at_timeout else ""
             return f"timeout: the test run was killed{where}"
-        if self.out_of_memory:
+        if problem is RunProblem.OUT_OF_MEMORY:
             return "the test run ran out of memory and was killed"
-        if not self.tests and not self.collection_errors:
+        if problem is RunProblem.COLLECTION_ERROR:
+            return f"{len(self.collection_errors)} file(s) could not be collected"
+        if problem is RunProblem.NO_TESTS:
             return "no tests collected"
         return None
 
@@ -86,7 +113,8 @@ class RunResult:
             "timed_out": self.timed_out,
             "running_at_timeout": self.running_at_timeout,
             "out_of_memory": self.out_of_memory,
-            "problem": self.problem(),
+            "problem": self.problem.value if self.problem else None,
+            "problem_text": self.describe_problem(),
             "exit_code": self.exit_code,
             "duration_s": round(self.duration_s, 3),
         }

@@ -26,7 +26,7 @@ def format_run(result: RunResult, max_message_lines: int = 15) -> str:
     for error in result.collection_errors:
         lines.append(f"ERROR  collecting {error.id}")
         lines.extend("       " + line for line in error.message.splitlines()[-max_message_lines:])
-    problem = result.problem()
+    problem = result.describe_problem()
     if problem:
         lines.append(problem)
     lines.append(format_counts(result))
