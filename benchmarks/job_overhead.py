@@ -23,14 +23,14 @@ import threading
 import time
 from pathlib import Path
 
-from bot.loop.agents import Issue, Programmer, TestDesigner
 from bot.config import load_settings
-from bot.sandbox.executor import Sandbox
-from bot.outside.model import ModelClient
-from bot.loop.agent_loop import AgentLoop, Limits
-from bot.repo_config import load_repo_config
 from bot.dev.openai_server import ScriptedOpenAI
+from bot.loop.agent_loop import AgentLoop, LoopLimits
+from bot.loop.agents import Issue, Programmer, TestDesigner
+from bot.outside.model import ModelClient
 from bot.outside.workspace import Workspace
+from bot.repo_config import load_repo_config
+from bot.sandbox.executor import Sandbox
 
 MAX_RUNS = 20
 PROGRAMMER_MODEL, DESIGNER_MODEL = "job-coder", "job-tester"
@@ -100,7 +100,7 @@ def run_loop(sandbox: CountingSandbox, server: ScriptedOpenAI, client: ModelClie
     server.add(PROGRAMMER_MODEL, FIX)
     workspace = Workspace.clone_local(source, work)
     before = sandbox.runs
-    outcome = AgentLoop(sandbox, Programmer(client), TestDesigner(client), Limits()).run(workspace, ISSUE)
+    outcome = AgentLoop(sandbox, Programmer(client), TestDesigner(client), LoopLimits()).run(workspace, ISSUE)
     runs = sandbox.runs - before
     if not outcome.resolved:
         sys.exit(f"the scripted job did not resolve: {outcome.stop_reason}")

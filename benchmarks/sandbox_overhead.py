@@ -22,8 +22,8 @@ import uuid
 from pathlib import Path
 
 from bot.config import load_settings
-from bot.sandbox.executor import Sandbox, default_setup_commands, dependency_hash
 from bot.repo_config import load_repo_config
+from bot.sandbox.executor import Sandbox, default_setup_commands, dependency_hash
 
 MAX_RUNS = 50
 FILES = {

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.config import load_settings
 from bot.app.queue import SqliteQueue
+from bot.config import load_settings
 from bot.dev.serving import ThreadedServer
 from webhooks.app import create_app
 

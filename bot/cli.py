@@ -65,8 +65,8 @@ def _sandbox(settings: Settings):
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder check PATH`: the repository's suite in the sandbox, summarised."""
-    from bot.sandbox.executor import SetupFailed
     from bot.repo_config import RepoConfigError, load_repo_config
+    from bot.sandbox.executor import SetupFailed
     from bot.sandbox.summary import format_run
 
     repo = args.path
@@ -109,10 +109,10 @@ def _progress(message: str) -> None:
 
 def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder fix PATH`: the whole loop on a local checkout; the result lands on a new branch."""
-    from bot.loop.agents import Issue
-    from bot.loop.outcome import Stop
-    from bot.loop.fix import NotFixable, branch_for, build_loop, run_fix
     from bot.app.reports import markdown_log
+    from bot.loop.agents import Issue
+    from bot.loop.fix import NotFixable, branch_for, build_loop, run_fix
+    from bot.loop.outcome import Stop
     from bot.outside.workspace import Workspace, WorkspaceError, temporary_directory
 
     if not args.path.is_dir():
@@ -192,8 +192,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _service(settings: Settings, recover: bool = True):
-    from bot.outside.github import GitHubError
     from bot.composition import build_service
+    from bot.outside.github import GitHubError
 
     settings.require_github_app()
     sandbox = _sandbox(settings)

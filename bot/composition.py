@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from bot.config import Settings
-from bot.sandbox.executor import Sandbox
-from bot.loop.fix import build_loop
-from bot.outside.github import GitHubApp
 from bot.app.handler import JobHandler
 from bot.app.queue import SqliteQueue, queue_from_url
-from bot.outside.model import ModelClient
 from bot.app.workers import WorkerPool
+from bot.config import Settings
+from bot.loop.fix import build_loop
+from bot.outside.github import GitHubApp
+from bot.outside.model import ModelClient
+from bot.sandbox.executor import Sandbox
 from webhooks.app import create_app
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
-from bot.sandbox.executor import Limits, Sandbox, SandboxUnavailable
+from bot.sandbox.executor import ContainerLimits, Sandbox, SandboxUnavailable
 
 
 def make_repo(root: Path, files: dict[str, str], *, commit: bool = True) -> Path:
@@ -35,5 +35,5 @@ def sandbox() -> Sandbox:
         real = Sandbox.from_settings(settings)
     except SandboxUnavailable as exc:
         pytest.fail(f"these tests need the real Docker engine and the sandbox image: {exc}")
-    return Sandbox(real.client, settings.sandbox_image, Limits(memory="512m", pids=128, output_bytes=50_000),
+    return Sandbox(real.client, settings.sandbox_image, ContainerLimits(memory="512m", pids=128, output_bytes=50_000),
                    timeout_s=120)

@@ -19,14 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import load_settings
-from bot.outside.github import STATUS_MARKER, GitHubApp
 from bot.app.queue import FINAL_STATES, Job
 from bot.composition import Service, build_service
-from bot.dev.serving import ThreadedServer
+from bot.config import load_settings
 from bot.dev.github import GitHubStandin
 from bot.dev.github.hooks import signatures
 from bot.dev.openai_server import Fault, ScriptedOpenAI
+from bot.dev.serving import ThreadedServer
+from bot.outside.github import STATUS_MARKER, GitHubApp
 from bot.outside.workspace import Workspace
 from tests.conftest import make_repo
 

@@ -19,18 +19,18 @@ import threading
 
 import pytest
 
-from bot.bench.protocol import run_bench
 from bot.bench.agents import (
     canonical_source,
     format_agents_report,
     stub_source,
     task_issue,
 )
+from bot.bench.protocol import run_bench
 from bot.bench.tasks import load_tasks
 from bot.config import load_settings
-from bot.sandbox.executor import Sandbox
-from bot.outside.model import ModelClient
 from bot.dev.openai_server import ScriptedOpenAI
+from bot.outside.model import ModelClient
+from bot.sandbox.executor import Sandbox
 
 PROGRAMMER_MODEL, DESIGNER_MODEL = "bench-coder", "bench-tester"
 WRONG_TEST = {"Mbpp/14": "assert find_Volume(1, 1, 1) == 999",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.executor import SetupFailed
 from bot.repo_config import load_repo_config
+from bot.sandbox.executor import SetupFailed
 from bot.sandbox.results import RunProblem, RunResult, parse_report
 from tests.conftest import make_repo
 

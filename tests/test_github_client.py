@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from bot.outside.github import TOKEN_REFRESH_MARGIN_S, GitHubApp, GitHubError
 from bot.dev.github import GitHubStandin
+from bot.outside.github import TOKEN_REFRESH_MARGIN_S, GitHubApp, GitHubError
 from tests.conftest import make_repo
 
 

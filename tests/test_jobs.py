@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError
 from bot.app.queue import Job, JobResult, SqliteQueue, queue_from_url
-from bot.app.workers import WorkerPool, describe_error
+from bot.app.workers import WorkerPool
+from bot.config import ConfigError
+from bot.redact import describe_error
 
 
 def job(issue: int = 1, repo: str = "octo/widgets", trigger: str = "label", delivery: str = "d") -> Job:
@@ -66,34 +67,34 @@ def test_recent_lists_newest_first_and_honours_the_limit(queue):
     assert [j.id for j in queue.recent(3)] == ids[::-1][:3]
 
 
-def test_seen_delivery_records_once_and_survives_a_restart(tmp_path):
+def test_record_delivery_is_true_once_and_survives_a_restart(tmp_path):
     path = tmp_path / "jobs.db"
     queue = SqliteQueue(path)
-    assert queue.seen_delivery("abc") is False
-    assert queue.seen_delivery("abc") is True
-    assert queue.seen_delivery("def") is False
+    assert queue.record_delivery("abc") is True
+    assert queue.record_delivery("abc") is False
+    assert queue.record_delivery("def") is True
     queue.close()
     reopened = SqliteQueue(path)
-    assert reopened.seen_delivery("abc") is True
+    assert reopened.record_delivery("abc") is False
     reopened.forget_delivery("abc")
-    assert reopened.seen_delivery("abc") is False
+    assert reopened.record_delivery("abc") is True
     reopened.close()
 
 
-def test_seen_delivery_is_atomic_across_threads(queue):
+def test_record_delivery_is_atomic_across_threads(queue):
     results: list[bool] = []
     barrier = threading.Barrier(8)
 
     def record() -> None:
         barrier.wait()
-        results.append(queue.seen_delivery("same-id"))
+        results.append(queue.record_delivery("same-id"))
 
     threads = [threading.Thread(target=record) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [False] + [True] * 7
+    assert sorted(results) == [False] * 7 + [True]
 
 
 def test_a_second_trigger_for_the_same_issue_cancels_the_queued_first(queue):

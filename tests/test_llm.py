@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from bot.config import load_settings
-from bot.outside.model import LLMError, ModelClient, Reply, is_loopback
 from bot.dev.openai_server import Fault, ScriptedOpenAI
+from bot.outside.model import LLMError, ModelClient, Reply, is_loopback
 
 KEY = "sk-test-7f3a9c1e5b"
 HELLO = [{"role": "user", "content": "hello"}]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.loop.agents import Issue, Programmer, TestDesigner
-from bot.outside.model import ModelClient
-from bot.loop.agent_loop import AgentLoop, Limits
-from bot.loop.outcome import Stop
 from bot.dev.openai_server import Fault, ScriptedOpenAI
+from bot.loop.agent_loop import AgentLoop, LoopLimits
+from bot.loop.agents import Issue, Programmer, TestDesigner
+from bot.loop.outcome import Stop
+from bot.outside.model import ModelClient
 from bot.outside.workspace import Workspace
 from tests.conftest import make_repo
 
@@ -85,7 +85,7 @@ def models():
 
 
 def make_loop(sandbox, client, **limits) -> AgentLoop:
-    return AgentLoop(sandbox, Programmer(client), TestDesigner(client), Limits(**limits))
+    return AgentLoop(sandbox, Programmer(client), TestDesigner(client), LoopLimits(**limits))
 
 
 def test_failure_text_reaches_the_programmer_and_the_designer_never_sees_drafts(sandbox, models, tmp_path):

@@ -1,7 +1,7 @@
 """Outcome → Markdown: what maintainers read in the PR body and the status comment."""
 
-from bot.loop.outcome import GeneratedTest, Iteration, Outcome, Stop, TestSummary, Usage
 from bot.app.reports import GITHUB_BODY_LIMIT, failure_report, markdown_log, pr_body
+from bot.loop.outcome import GeneratedTest, Iteration, Outcome, Stop, TestSummary, Usage
 
 
 def outcome(feedback: str = "FAILED t::x\nassert 1 == 2", iterations: int = 2, resolved: bool = True) -> Outcome:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import uuid
@@ -14,10 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import ConfigError, load_settings
 from bot.app.queue import Job, JobResult, SqliteQueue
-from bot.dev.serving import ThreadedServer
 from bot.app.workers import WorkerPool
+from bot.config import ConfigError, load_settings
+from bot.dev.serving import ThreadedServer
+from webhooks import signature as signature_module
 from webhooks.app import create_app
 
 SECRET = "It's a Secret to Everybody"
@@ -50,10 +49,6 @@ def client(tmp_path: Path, queue) -> Iterator[httpx.Client]:
         yield http
 
 
-def sign(body: bytes, secret: str = SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def deliver(client: httpx.Client, event: str, payload: dict, *, delivery: str | None = None,
             secret: str = SECRET, signature: str | None = None, sha256: bool = True) -> httpx.Response:
     """POST a delivery the way GitHub does: raw JSON body, event and delivery headers, HMAC signatures."""
@@ -63,10 +58,10 @@ def deliver(client: httpx.Client, event: str, payload: dict, *, delivery: str | 
         "User-Agent": "GitHub-Hookshot/test",
         "X-GitHub-Event": event,
         "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-        "X-Hub-Signature": "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest(),
+        "X-Hub-Signature": signature_module.sign_legacy(secret, body),
     }
     if sha256:
-        headers["X-Hub-Signature-256"] = signature or sign(body, secret)
+        headers["X-Hub-Signature-256"] = signature or signature_module.sign(secret, body)
     return client.post("/webhooks", content=body, headers=headers)
 
 
@@ -121,10 +116,10 @@ def test_sha1_signature_alone_is_not_accepted(client, queue):
 def test_forged_signatures_are_401_and_do_not_burn_the_delivery_id(client, queue, forged):
     body = json.dumps(labeled()).encode()
     signature = {
-        "wrong secret": sign(body, "not the secret"),
-        "bare hex": sign(body)[len("sha256="):],
+        "wrong secret": signature_module.sign("not the secret", body),
+        "bare hex": signature_module.sign(SECRET, body)[len("sha256="):],
         "empty": "",
-        "tampered body": sign(body.replace(b"maint", b"mallory")),
+        "tampered body": signature_module.sign(SECRET, body.replace(b"maint", b"mallory")),
     }[forged]
     headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "d-forged", "X-Hub-Signature-256": signature}
     assert client.post("/webhooks", content=body, headers=headers).status_code == 401
@@ -179,7 +174,7 @@ def test_a_second_trigger_for_the_same_issue_supersedes_the_queued_first(client,
 
 def test_a_body_that_is_not_json_is_400(client, queue):
     body = b"{not json"
-    headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "d-bad", "X-Hub-Signature-256": sign(body)}
+    headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "d-bad", "X-Hub-Signature-256": signature_module.sign(SECRET, body)}
     response = client.post("/webhooks", content=body, headers=headers)
     assert response.status_code == 400
     assert queue.recent() == []

@@ -6,7 +6,6 @@ are caught here (and only here, on the HTTP side) and answered with a one-line 5
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -17,9 +16,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot.config import ConfigError, Settings
 from bot.app.queue import Job, JobQueue
-from bot.app.workers import describe_error
+from bot.config import ConfigError, Settings
+from bot.redact import describe_error
+from webhooks import signature
 from webhooks.routes import route
 
 log = logging.getLogger(__name__)
@@ -28,18 +28,6 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 DELIVERY_HEADER = "X-GitHub-Delivery"
 EVENT_HEADER = "X-GitHub-Event"
 MAX_JOBS_LISTED = 500
-
-
-def signature_of(secret: str, body: bytes) -> str:
-    """The `X-Hub-Signature-256` value GitHub sends for this body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_is_valid(secret: str, body: bytes, header: str | None) -> bool:
-    """True when `header` is the sha256 HMAC of the raw body, compared in constant time."""
-    if not header or not header.startswith("sha256="):
-        return False
-    return hmac.compare_digest(signature_of(secret, body).encode(), header.encode("utf-8", "replace"))
 
 
 def create_app(
@@ -58,7 +46,7 @@ def create_app(
 
     def accept(event: str, delivery_id: str, body: bytes) -> JSONResponse:
         """Dedupe, parse, route and enqueue one verified delivery (runs off the event loop)."""
-        if queue.seen_delivery(delivery_id):
+        if not queue.record_delivery(delivery_id):
             return JSONResponse({"status": "duplicate"}, status_code=200)
         try:
             try:
@@ -90,7 +78,7 @@ def create_app(
     async def receive_webhook(request: Request) -> JSONResponse:
         """GitHub's deliveries: 202 when a job was queued, 200 when ignored or a duplicate."""
         body = await request.body()
-        if not signature_is_valid(secret, body, request.headers.get(SIGNATURE_HEADER)):
+        if not signature.is_valid(secret, body, request.headers.get(SIGNATURE_HEADER)):
             return JSONResponse({"error": f"missing or wrong {SIGNATURE_HEADER}"}, status_code=401)
         delivery_id = request.headers.get(DELIVERY_HEADER, "").strip()
         if not delivery_id:

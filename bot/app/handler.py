@@ -9,15 +9,15 @@ import logging
 import re
 from collections.abc import Callable
 
+from bot.app.queue import Job, JobResult
+from bot.app.reports import failure_report, pr_body
+from bot.loop.agent_loop import AgentLoop
 from bot.loop.agents import Issue
 from bot.loop.fix import NotFixable, branch_for, run_fix
-from bot.outside.github import GitHubApp, RepoClient
-from bot.app.queue import Job, JobResult
-from bot.loop.agent_loop import AgentLoop
 from bot.loop.outcome import Outcome, Stop
-from bot.app.reports import failure_report, pr_body
-from bot.app.workers import describe_error
+from bot.outside.github import GitHubApp, RepoClient
 from bot.outside.workspace import Workspace, temporary_directory
+from bot.redact import describe_error
 
 log = logging.getLogger(__name__)
 _LINKED_ISSUE = re.compile(r"^agentcoder/issue-(\d+)$")

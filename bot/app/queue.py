@@ -84,7 +84,7 @@ class JobResult:
 class JobQueue(Protocol):
     """What the webhook edge and the worker pool need from a queue."""
 
-    def seen_delivery(self, delivery_id: str) -> bool: ...
+    def record_delivery(self, delivery_id: str) -> bool: ...
     def forget_delivery(self, delivery_id: str) -> None: ...
     def enqueue(self, job: Job) -> Job: ...
     def claim(self) -> Job | None: ...
@@ -118,14 +118,14 @@ class SqliteQueue:
         with self._lock:
             self._db.close()
 
-    def seen_delivery(self, delivery_id: str) -> bool:
-        """Record a delivery id; True when it was already recorded (a redelivery)."""
+    def record_delivery(self, delivery_id: str) -> bool:
+        """Record a delivery id; True when it is new, False for a redelivery of one already recorded."""
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO deliveries (delivery_id, received_at) VALUES (?, ?)",
                 (delivery_id, time.time()),
             )
-            return cursor.rowcount == 0
+            return cursor.rowcount == 1
 
     def forget_delivery(self, delivery_id: str) -> None:
         """Drop a recorded delivery id, so a redelivery after a failed request is taken."""

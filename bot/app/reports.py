@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.loop.outcome import Outcome, TestSummary
+from bot.outside.model import Role
 
 GITHUB_BODY_LIMIT = 65_536
 KIND_LABEL = {"fail_to_pass": "fail-to-pass", "regression": "regression", "unverified": "unverified"}
@@ -62,7 +63,7 @@ def markdown_log(outcome: Outcome, *, feedback_chars: int = 3_000) -> str:
             out.append(f"- Newly failing: {', '.join(f'`{test}`' for test in it.regressions[:20])}")
         if it.edit_problems:
             out.append(f"- Edits refused: {len(it.edit_problems)} ({it.edit_problems[0].splitlines()[0]})")
-        tokens = it.tokens["programmer"]
+        tokens = it.tokens[Role.PROGRAMMER]
         out.append(f"- Programmer: {tokens.prompt_tokens} + {tokens.completion_tokens} tokens, {it.model_s:.1f} s;"
                    f" tests {it.test_s:.1f} s; iteration {it.wall_s:.1f} s")
         if it.feedback:

@@ -1,4 +1,4 @@
-"""The worker pool that drains the job queue, and the one-line error text it records.
+"""The worker pool that drains the job queue.
 
 The pool is one of the two places that catch exceptions (the other is the HTTP edge): a failing
 job becomes state `failed` with a one-line detail, never a dead worker.
@@ -7,32 +7,14 @@ job becomes state `failed` with a one-line detail, never a dead worker.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 
 from bot.app.queue import Job, JobQueue, JobResult
+from bot.redact import describe_error
 
 log = logging.getLogger(__name__)
-
-
-# Credentials in URLs (https://x-access-token:TOKEN@host) and token-shaped words.
-_SECRET_PATTERNS = (
-    (re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+@"), "***@"),
-    (re.compile(r"\b(?:gh[pousr]_|github_pat_|sk-)[A-Za-z0-9_\-]{8,}"), "***"),
-    (re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._\-]{8,}"), r"\1 ***"),
-)
-
-
-def describe_error(exc: BaseException, limit: int = 300) -> str:
-    """`<ExceptionType>: message` on one line, shortened, with credential-shaped text masked."""
-    message = " ".join(str(exc).split())
-    for pattern, replacement in _SECRET_PATTERNS:
-        message = pattern.sub(replacement, message)
-    if len(message) > limit:
-        message = message[: limit - 1] + "…"
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 Handler = Callable[[Job, Callable[[], bool]], JobResult]

@@ -17,14 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.loop.agents import Issue
 from bot.bench.protocol import TaskScore, bench_report, score_completions
 from bot.bench.tasks import Task, agent_prompt
-from bot.sandbox.executor import Sandbox
 from bot.loop.agent_loop import AgentLoop
+from bot.loop.agents import Issue
 from bot.loop.outcome import Outcome, Stop
-from bot.repo_config import load_repo_config
+from bot.outside.model import Role
 from bot.outside.workspace import Workspace, temporary_directory
+from bot.repo_config import load_repo_config
+from bot.sandbox.executor import Sandbox
 
 SOLUTION_FILE = "solution.py"
 # The same for every task, so all tasks share one environment image (the file is part of its key).
@@ -156,7 +157,7 @@ def agents_report(benchmark: str, show_tests: str, runs: Sequence[TaskRun], scor
     correct = sum(run.designed_correct for run in runs)
     report["iteration_histogram"] = {str(used): histogram[used] for used in sorted(histogram)}
     report["tokens"] = {agent: sum(task["tokens"][agent] for task in report["tasks"])
-                        for agent in ("programmer", "test_designer")}
+                        for agent in Role}
     report["test_designer_accuracy"] = round(correct / designed, 4) if designed else None
     report["designed_tests"], report["designed_tests_correct"] = designed, correct
     report["loop_resolved"] = sum(run.outcome.resolved for run in runs)

@@ -9,7 +9,6 @@ parses them; tokens are counted as ceil(characters / 4).
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bot.dev.serving import ThreadedServer
+from bot.outside.model import tokens_for
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
                429: "rate_limit_exceeded"}
@@ -41,7 +41,7 @@ Answer = str | Fault | Callable[[dict], str]
 
 def count_tokens(text: str) -> int:
     """The stand-in's deterministic token count: one token per four characters, rounded up."""
-    return math.ceil(len(text) / 4)
+    return tokens_for(text)
 
 
 def error_response(status: int, message: str) -> JSONResponse:

@@ -13,14 +13,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import Settings
-from bot.sandbox.executor import Sandbox
-from bot.outside.model import ModelClient
 from bot.composition import build_service
-from bot.dev.serving import ThreadedServer
+from bot.config import Settings
 from bot.dev.github import GitHubStandin
 from bot.dev.openai_server import ScriptedOpenAI
+from bot.dev.serving import ThreadedServer
+from bot.outside.model import ModelClient
 from bot.outside.workspace import temporary_directory
+from bot.sandbox.executor import Sandbox
 
 OWNER, REPO, MAINTAINER = "octo-org", "calculator", "maintainer"
 SCRIPTED_PROGRAMMER, SCRIPTED_DESIGNER = "playground-programmer", "playground-test-designer"

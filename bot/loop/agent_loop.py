@@ -16,24 +16,23 @@ from dataclasses import dataclass
 from bot.loop.agents import Issue, Programmer, TestDesigner, test_explanations
 from bot.loop.context import is_test_path, relevant_files, repository_map
 from bot.loop.edits import apply_edits, describe_problems
-from bot.sandbox.executor import Sandbox, SetupFailed
-from bot.outside.model import LLMError
 from bot.loop.outcome import (
     DesignAttempt,
-    Stop,
     GeneratedTest,
     Iteration,
     Outcome,
+    Stop,
     TestSummary,
     Usage,
 )
 from bot.loop.prompting import render
+from bot.outside.model import CHARS_PER_TOKEN, LLMError, Role
+from bot.outside.workspace import Workspace, slugify
 from bot.repo_config import RepoConfig, RepoConfigError, load_repo_config
+from bot.sandbox.executor import Sandbox, SetupFailed
 from bot.sandbox.results import RunProblem, RunResult
 from bot.sandbox.summary import format_counts
-from bot.outside.workspace import Workspace, slugify
 
-CHARS_PER_TOKEN = 4
 FAILURE_CHARS = 1_500
 FEEDBACK_CHARS = 10_000
 
@@ -43,7 +42,7 @@ class Cancelled(Exception):
 
 
 @dataclass(frozen=True)
-class Limits:
+class LoopLimits:
     """The loop's budgets."""
 
     max_iterations: int = 5
@@ -53,7 +52,7 @@ class Limits:
     context_token_budget: int = 12_000
 
     @classmethod
-    def from_settings(cls, settings) -> Limits:
+    def from_settings(cls, settings) -> LoopLimits:
         """The budgets configured in the settings."""
         return cls(settings.max_iterations, settings.max_test_design_attempts, settings.token_budget,
                    settings.wall_time_budget_s, settings.context_token_budget)
@@ -69,7 +68,7 @@ def test_file_for(issue: Issue) -> str:
 class AgentLoop:
     """Runs the programmer, the test designer and the executor until the issue is fixed or a budget runs out."""
 
-    def __init__(self, sandbox: Sandbox, programmer: Programmer, designer: TestDesigner, limits: Limits = Limits(),
+    def __init__(self, sandbox: Sandbox, programmer: Programmer, designer: TestDesigner, limits: LoopLimits = LoopLimits(),
                  *, is_cancelled: Callable[[], bool] = lambda: False, progress: Callable[[str], None] = lambda _: None,
                  clock: Callable[[], float] = time.monotonic):
         self.sandbox = sandbox
@@ -126,7 +125,7 @@ class AgentLoop:
                 return
             self.progress(f"test designer: writing tests (attempt {attempt})")
             design = self.designer.design(issue, interfaces, outcome.test_file, config.instructions, problem, previous)
-            self._count(outcome, "test_designer", design.reply)
+            self._count(outcome, Role.TEST_DESIGNER, design.reply)
             problem, previous = design.problem, design.code
             if problem is None:
                 run = self._run_new_tests(workspace, config, design.code, outcome)
@@ -159,7 +158,7 @@ class AgentLoop:
             began, model_before, test_before = self.clock(), outcome.model_s, outcome.test_s
             self.progress(f"iteration {number}: programmer")
             proposal = self.programmer.propose(feedback)
-            usage = self._count(outcome, "programmer", proposal.reply)
+            usage = self._count(outcome, Role.PROGRAMMER, proposal.reply)
             applied = apply_edits(proposal.parsed.blocks, workspace.read, refuse)
             for path, text in applied.files.items():
                 workspace.write(path, text)
@@ -182,7 +181,7 @@ class AgentLoop:
             resolved = bool(changed) and not regressions and not new_tests.failing and suite_ok
             outcome.iterations.append(Iteration(
                 number, proposal.plan, changed, problems, suite, new_tests, regressions,
-                "" if resolved else feedback, {"programmer": usage}, round(self.clock() - began, 3),
+                "" if resolved else feedback, {Role.PROGRAMMER: usage}, round(self.clock() - began, 3),
                 round(outcome.model_s - model_before, 3), round(outcome.test_s - test_before, 3),
             ))
             if resolved:

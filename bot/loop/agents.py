@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 
 from bot.loop.context import SourceFile
 from bot.loop.edits import ParseResult, parse_edit_blocks
-from bot.outside.model import ModelClient, Reply
 from bot.loop.prompting import render
+from bot.outside.model import ModelClient, Reply, Role
 
-PROGRAMMER, TEST_DESIGNER = "programmer", "test_designer"
 MAX_ISSUE_CHARS = 20_000
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:\n```|\Z)", re.DOTALL)
 _PLAN = re.compile(r"^\W*plan\W*:?\s*(.+)$", re.IGNORECASE | re.MULTILINE)
@@ -116,11 +115,11 @@ class TestDesigner:
                problem: str | None = None, previous: str | None = None) -> TestDesign:
         """Ask for a complete test module; `problem` and `previous` describe a module that could not be used."""
         prompt = render(
-            "test_designer",
+            Role.TEST_DESIGNER,
             issue_title=issue.title, issue_body=issue.body, instructions=instructions,
             interfaces=interfaces, test_file=test_file, problem=problem, previous=previous,
         )
-        reply = self.model.complete(TEST_DESIGNER, [{"role": "user", "content": prompt}])
+        reply = self.model.complete(Role.TEST_DESIGNER, [{"role": "user", "content": prompt}])
         code = extract_python_module(reply.text)
         if code is None:
             return TestDesign(None, reply, "the answer held no ```python block with a pytest module")
@@ -145,7 +144,7 @@ class Programmer:
               guidance: str = "", instructions: str = "", protected: tuple[str, ...] = ()) -> None:
         """Set up the first turn: the issue, the repository map and the relevant files."""
         prompt = render(
-            "programmer",
+            Role.PROGRAMMER,
             issue_title=issue.title, issue_body=issue.body, guidance=guidance, instructions=instructions,
             repo_map=repo_map, files=files, test_file=test_file, protected=list(protected),
         )
@@ -159,6 +158,6 @@ class Programmer:
         keep = 1 + 2 * self.history_turns
         if len(self.messages) > keep:
             self.messages = self.messages[:1] + self.messages[-(keep - 1):]
-        reply = self.model.complete(PROGRAMMER, list(self.messages))
+        reply = self.model.complete(Role.PROGRAMMER, list(self.messages))
         self.messages.append({"role": "assistant", "content": reply.text})
         return Proposal(reply, extract_plan(reply.text), parse_edit_blocks(reply.text))

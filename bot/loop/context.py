@@ -7,7 +7,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-CHARS_PER_TOKEN = 4
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 _STOP = frozenset("the and for with that this from not are was but have has def self none true false return "
                   "import class when should would could into then than use using issue test tests".split())

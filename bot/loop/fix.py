@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.loop.agent_loop import AgentLoop, LoopLimits
 from bot.loop.agents import Issue, Programmer, TestDesigner
-from bot.sandbox.executor import Sandbox
-from bot.outside.model import ModelClient
-from bot.loop.agent_loop import AgentLoop, Limits
 from bot.loop.outcome import Outcome
+from bot.outside.model import ModelClient
 from bot.outside.workspace import Workspace, slugify
+from bot.sandbox.executor import Sandbox
 
 
 class NotFixable(Exception):
@@ -35,7 +35,7 @@ def refuse_unfixable(workspace: Workspace, issue: Issue) -> None:
 def build_loop(settings, sandbox: Sandbox, model: ModelClient, *, is_cancelled: Callable[[], bool] = lambda: False,
                progress: Callable[[str], None] = lambda _: None) -> AgentLoop:
     """The loop with its agents, budgets from the settings."""
-    return AgentLoop(sandbox, Programmer(model), TestDesigner(model), Limits.from_settings(settings),
+    return AgentLoop(sandbox, Programmer(model), TestDesigner(model), LoopLimits.from_settings(settings),
                      is_cancelled=is_cancelled, progress=progress)
 
 

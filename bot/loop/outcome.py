@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 
-from bot.outside.model import Reply
+from bot.outside.model import Reply, Role
 from bot.sandbox.results import RunProblem, RunResult
 
 
-class Stop(str, Enum):
+class Stop(StrEnum):
     """How a run of the loop stopped (the `"stop"` of the JSON log; a contract)."""
 
     RESOLVED = "resolved"
@@ -126,7 +126,7 @@ class Outcome:
     design_attempts: list[DesignAttempt] = field(default_factory=list)
     baseline: TestSummary | None = None
     iterations: list[Iteration] = field(default_factory=list)
-    tokens: dict[str, Usage] = field(default_factory=lambda: {"programmer": Usage(), "test_designer": Usage()})
+    tokens: dict[str, Usage] = field(default_factory=lambda: {Role.PROGRAMMER: Usage(), Role.TEST_DESIGNER: Usage()})
     wall_s: float = 0.0
     model_s: float = 0.0
     test_s: float = 0.0

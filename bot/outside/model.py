@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 import openai
@@ -19,6 +20,21 @@ import openai
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Local servers (vLLM, Ollama, llama.cpp, the stand-in) take any key, but the client insists on one.
 LOOPBACK_PLACEHOLDER_KEY = "unset"
+
+
+CHARS_PER_TOKEN = 4
+
+
+class Role(StrEnum):
+    """The model-backed agents; each asks its own configured model."""
+
+    PROGRAMMER = "programmer"
+    TEST_DESIGNER = "test_designer"
+
+
+def tokens_for(text: str) -> int:
+    """About four characters a token: budgets and estimates where a server reports no usage."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 class LLMError(Exception):
@@ -60,7 +76,7 @@ class ModelClient:
     def from_settings(cls, settings) -> ModelClient:
         """The client for the configured server, with the programmer and test designer models."""
         return cls(
-            {"programmer": settings.programmer_model_name, "test_designer": settings.test_designer_model_name},
+            {Role.PROGRAMMER: settings.programmer_model_name, Role.TEST_DESIGNER: settings.test_designer_model_name},
             base_url=settings.openai_base_url,
             api_key=settings.openai_api_key,
             timeout_s=settings.llm_timeout_s,
@@ -87,7 +103,7 @@ class ModelClient:
         text = choice.message.content or ""
         usage = response.usage
         prompt_tokens = usage.prompt_tokens if usage else estimate_tokens(messages)
-        completion_tokens = usage.completion_tokens if usage else math.ceil(len(text) / 4)
+        completion_tokens = usage.completion_tokens if usage else tokens_for(text)
         return Reply(text=text, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                      seconds=seconds, truncated=choice.finish_reason == "length")
 
@@ -147,4 +163,4 @@ def shown(url: str) -> str:
 
 def estimate_tokens(messages: list[dict]) -> int:
     """About four characters a token, for servers that report no usage (budgets must still bind)."""
-    return math.ceil(sum(len(str(message.get("content") or "")) for message in messages) / 4)
+    return tokens_for("".join(str(message.get("content") or "") for message in messages))

@@ -51,7 +51,7 @@ class SetupFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Limits:
+class ContainerLimits:
     """Resource limits of one sandbox container."""
 
     memory: str = "1g"
@@ -102,7 +102,7 @@ class Sandbox:
         self,
         client: docker.DockerClient,
         base_image: str,
-        limits: Limits = Limits(),
+        limits: ContainerLimits = ContainerLimits(),
         timeout_s: float = 300.0,
         setup_timeout_s: float = 900.0,
         setup_network: str = "none",
@@ -130,7 +130,7 @@ class Sandbox:
         sandbox = cls(
             client,
             settings.sandbox_image,
-            Limits(memory=settings.sandbox_memory, cpus=settings.sandbox_cpus, pids=settings.sandbox_pids,
+            ContainerLimits(memory=settings.sandbox_memory, cpus=settings.sandbox_cpus, pids=settings.sandbox_pids,
                    output_bytes=settings.sandbox_output_limit),
             timeout_s=settings.sandbox_timeout_s,
             setup_timeout_s=settings.sandbox_setup_timeout_s,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 OUTCOME_RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
 
-class RunProblem(str, Enum):
+class RunProblem(StrEnum):
     """What went wrong with a sandboxed run as a whole (beside per-test outcomes)."""
 
     NO_TESTS = "no_tests"

@@ -23,7 +23,7 @@ MAX_JWT_LIFETIME_S = 600 + 60
 AUTH_SCHEME = re.compile(r"^(?:token|bearer)\s+(\S+)$", re.IGNORECASE)
 
 
-class GitHubError(Exception):
+class ApiError(Exception):
     """An error answer in GitHub's shape: {"message", "documentation_url", "status"[, "errors"]}."""
 
     def __init__(self, status: int, message: str, errors: list[dict] | None = None):
@@ -67,8 +67,8 @@ def build_api(store: Store, render: Renderer, *, app_id: int, public_key_pem: st
     """The FastAPI app serving the REST routes the GitHub App uses."""
     api = FastAPI(title="GitHub stand-in", openapi_url=None, docs_url=None, redoc_url=None)
 
-    @api.exception_handler(GitHubError)
-    async def github_error(_request: Request, exc: GitHubError) -> JSONResponse:
+    @api.exception_handler(ApiError)
+    async def github_error(_request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.message, exc.errors)
 
     @api.exception_handler(StarletteHTTPException)
@@ -92,56 +92,56 @@ def build_api(store: Store, render: Renderer, *, app_id: int, public_key_pem: st
     def app_jwt(request: Request) -> None:
         credential = bearer_credential(request)
         if credential is None:
-            raise GitHubError(401, "A JSON web token could not be decoded")
+            raise ApiError(401, "A JSON web token could not be decoded")
         try:
             claims = jwt.decode(credential, public_key_pem, algorithms=["RS256"],
                                 options={"require": ["iat", "exp", "iss"], "verify_iss": False}, leeway=30)
         except jwt.ExpiredSignatureError:
-            raise GitHubError(401, "'Expiration time' claim ('exp') must be a numeric value representing the "
+            raise ApiError(401, "'Expiration time' claim ('exp') must be a numeric value representing the "
                                    "future time at which the assertion expires") from None
         except jwt.PyJWTError:
-            raise GitHubError(401, "A JSON web token could not be decoded") from None
+            raise ApiError(401, "A JSON web token could not be decoded") from None
         if str(claims["iss"]) != str(app_id):
-            raise GitHubError(401, "'Issuer' claim ('iss') must be an Integer")
+            raise ApiError(401, "'Issuer' claim ('iss') must be an Integer")
         if claims["exp"] - claims["iat"] > MAX_JWT_LIFETIME_S:
-            raise GitHubError(401, "'Expiration time' claim ('exp') is too far in the future")
+            raise ApiError(401, "'Expiration time' claim ('exp') is too far in the future")
 
     def installation_repo(owner: str, repo: str, request: Request) -> dict:
         credential = bearer_credential(request)
         installation_id = store.token_installation(credential) if credential else None
         if installation_id is None:
-            raise GitHubError(401, "Bad credentials")
+            raise ApiError(401, "Bad credentials")
         record = store.repo(owner, repo)
         if record is None:
-            raise GitHubError(404, "Not Found")
+            raise ApiError(404, "Not Found")
         if record["installation_id"] != installation_id:
-            raise GitHubError(401, "Bad credentials")
+            raise ApiError(401, "Bad credentials")
         return record
 
     def issue_or_404(owner: str, repo: str, number: int) -> dict:
         record = store.issue(owner, repo, number)
         if record is None:
-            raise GitHubError(404, "Not Found")
+            raise ApiError(404, "Not Found")
         return record
 
     def pull_or_404(owner: str, repo: str, number: int) -> dict:
         record = issue_or_404(owner, repo, number)
         if "pull" not in record:
-            raise GitHubError(404, "Not Found")
+            raise ApiError(404, "Not Found")
         return record
 
     def comment_or_404(owner: str, repo: str, comment_id: int) -> dict:
         record = store.comment(owner, repo, comment_id)
         if record is None:
-            raise GitHubError(404, "Not Found")
+            raise ApiError(404, "Not Found")
         return record
 
     def text_field(payload: dict, key: str, *, required: bool = False) -> str | None:
         value = payload.get(key)
         if value is None and required:
-            raise GitHubError(422, "Invalid request.\n\n\"%s\" wasn't supplied." % key)
+            raise ApiError(422, "Invalid request.\n\n\"%s\" wasn't supplied." % key)
         if value is not None and not isinstance(value, str):
-            raise GitHubError(422, f"Invalid request.\n\nFor '{key}', {value!r} is not a string.")
+            raise ApiError(422, f"Invalid request.\n\nFor '{key}', {value!r} is not a string.")
         return value
 
     # App routes (JWT)
@@ -154,14 +154,14 @@ def build_api(store: Store, render: Renderer, *, app_id: int, public_key_pem: st
     def get_repo_installation(owner: str, repo: str) -> dict:
         record = store.repo(owner, repo)
         if record is None:
-            raise GitHubError(404, "Not Found")
+            raise ApiError(404, "Not Found")
         return render.installation(store.installation(record["installation_id"]))
 
     @api.post("/app/installations/{installation_id}/access_tokens", dependencies=[Depends(app_jwt)],
               status_code=201)
     def create_access_token(installation_id: int, payload: dict = Body(default_factory=dict)) -> dict:
         if store.installation(installation_id) is None:
-            raise GitHubError(404, "Not Found")
+            raise ApiError(404, "Not Found")
         permissions = payload.get("permissions") or APP_PERMISSIONS
         token = store.issue_token(installation_id, TOKEN_TTL, permissions)
         return {"token": token["token"], "expires_at": token["expires_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -197,7 +197,7 @@ def build_api(store: Store, render: Renderer, *, app_id: int, public_key_pem: st
         installation_repo(owner, repo, request)
         issue = issue_or_404(owner, repo, number)
         if issue["locked"]:
-            raise GitHubError(403, "Unable to create comment because issue is locked.")
+            raise ApiError(403, "Unable to create comment because issue is locked.")
         body = text_field(payload, "body", required=True)
         return render.comment(store.add_comment(owner, repo, number, body, bot_login))
 
@@ -212,14 +212,14 @@ def build_api(store: Store, render: Renderer, *, app_id: int, public_key_pem: st
         installation_repo(owner, repo, request)
         comment = comment_or_404(owner, repo, comment_id)
         if comment["user"] != bot_login:
-            raise GitHubError(403, "Resource not accessible by integration")
+            raise ApiError(403, "Resource not accessible by integration")
         body = text_field(payload, "body", required=True)
         return render.comment(store.update_comment(comment_id, body))
 
     def react(owner: str, repo: str, subject: str, subject_id: int, payload: dict) -> JSONResponse:
         content = payload.get("content")
         if content not in REACTIONS:
-            raise GitHubError(422, "Validation Failed",
+            raise ApiError(422, "Validation Failed",
                               [{"resource": "Reaction", "field": "content", "code": "invalid"}])
         reaction, created = store.add_reaction(owner, repo, subject, subject_id, content, bot_login)
         return JSONResponse(render.reaction(reaction), status_code=201 if created else 200)
@@ -243,7 +243,7 @@ def build_api(store: Store, render: Renderer, *, app_id: int, public_key_pem: st
     def branch_of(owner: str, ref: str, field: str) -> str:
         head_owner, _, branch = ref.rpartition(":")
         if head_owner and head_owner != owner:
-            raise GitHubError(422, "Validation Failed", [{"resource": "PullRequest", "field": field, "code": "invalid"}])
+            raise ApiError(422, "Validation Failed", [{"resource": "PullRequest", "field": field, "code": "invalid"}])
         return branch
 
     @api.post("/repos/{owner}/{repo}/pulls", status_code=201)
@@ -256,14 +256,14 @@ def build_api(store: Store, render: Renderer, *, app_id: int, public_key_pem: st
         head_sha = bare.branch_sha(path, head)
         for field, sha in (("head", head_sha), ("base", bare.branch_sha(path, base))):
             if sha is None:
-                raise GitHubError(422, "Validation Failed",
+                raise ApiError(422, "Validation Failed",
                                   [{"resource": "PullRequest", "field": field, "code": "invalid"}])
         if head == base or head_sha == bare.branch_sha(path, base):
-            raise GitHubError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
+            raise ApiError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
                                                           "message": f"No commits between {base} and {head}"}])
         for record in store.issues_of(owner, repo):
             if record.get("pull", {}).get("head") == head and record["state"] == "open":
-                raise GitHubError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
+                raise ApiError(422, "Validation Failed", [{"resource": "PullRequest", "code": "custom",
                                   "message": f"A pull request already exists for {owner}:{head}."}])
         pull = {"head": head, "base": base, "draft": bool(payload.get("draft", False)), "head_sha": head_sha}
         record = store.add_issue(owner, repo, title, text_field(payload, "body"), bot_login, pull=pull)
@@ -299,9 +299,9 @@ def build_api(store: Store, render: Renderer, *, app_id: int, public_key_pem: st
             if key in payload:
                 changes[key] = text_field(payload, key)
         if changes.get("state") not in (None, "open", "closed"):
-            raise GitHubError(422, "Validation Failed", [{"resource": "PullRequest", "field": "state", "code": "invalid"}])
+            raise ApiError(422, "Validation Failed", [{"resource": "PullRequest", "field": "state", "code": "invalid"}])
         if "base" in changes and bare.branch_sha(repo_path(owner, repo), changes["base"]) is None:
-            raise GitHubError(422, "Validation Failed", [{"resource": "PullRequest", "field": "base", "code": "invalid"}])
+            raise ApiError(422, "Validation Failed", [{"resource": "PullRequest", "field": "base", "code": "invalid"}])
         return render.pull(store.update_issue(owner, repo, number, **changes))
 
     @api.get("/repos/{owner}/{repo}/pulls/{number}/comments")

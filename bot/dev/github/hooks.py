@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
 from dataclasses import dataclass
 
 import httpx
+
+from webhooks import signature
 
 HOOK_ID = 424242
 USER_AGENT = "GitHub-Hookshot/7a1c2b3"
@@ -31,10 +31,7 @@ class Delivery:
 
 def signatures(secret: str, body: bytes) -> dict[str, str]:
     """The X-Hub-Signature-256 (HMAC-SHA256) and legacy X-Hub-Signature (HMAC-SHA1) headers."""
-    return {
-        "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
-        "X-Hub-Signature": "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest(),
-    }
+    return {"X-Hub-Signature-256": signature.sign(secret, body), "X-Hub-Signature": signature.sign_legacy(secret, body)}
 
 
 def deliver(url: str, event: str, payload: dict, *, secret: str | None, app_id: int,

@@ -8,13 +8,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.dev.serving import ThreadedServer
 from bot.dev.github import bare, hooks
 from bot.dev.github.api import build_api
 from bot.dev.github.hooks import Delivery
 from bot.dev.github.render import APP_PERMISSIONS, Renderer
 from bot.dev.github.smarthttp import GitSmartHTTP
 from bot.dev.github.store import Store
+from bot.dev.serving import ThreadedServer
 
 APP_OWNER = "octo-org"
 
