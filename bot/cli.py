@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from bot import composition
 from bot.config import ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -54,15 +55,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sandbox(settings: Settings):
-    from bot.sandbox.executor import Sandbox, SandboxUnavailable
-
-    try:
-        return Sandbox.from_settings(settings)
-    except SandboxUnavailable as exc:
-        raise UsageError(str(exc)) from exc
-
-
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder check PATH`: the repository's suite in the sandbox, summarised."""
     from bot.repo_config import RepoConfigError, load_repo_config
@@ -76,7 +68,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         config = load_repo_config(repo)
     except RepoConfigError as exc:
         raise UsageError(str(exc)) from exc
-    sandbox = _sandbox(settings)
+    sandbox = composition.build_sandbox(settings)
     try:
         result = sandbox.run_tests(repo, config)
     except SetupFailed as exc:
@@ -94,15 +86,6 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _model_client(settings: Settings):
-    from bot.outside.model import LLMError, ModelClient
-
-    try:
-        return ModelClient.from_settings(settings)
-    except LLMError as exc:
-        raise UsageError(str(exc)) from exc
-
-
 def _progress(message: str) -> None:
     print(f"[agentcoder] {message}", file=sys.stderr, flush=True)
 
@@ -111,7 +94,7 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder fix PATH`: the whole loop on a local checkout; the result lands on a new branch."""
     from bot.app.reports import markdown_log
     from bot.loop.agents import Issue
-    from bot.loop.fix import NotFixable, branch_for, build_loop, run_fix
+    from bot.loop.fix import NotFixable, branch_for, run_fix
     from bot.loop.outcome import Stop
     from bot.outside.workspace import Workspace, WorkspaceError, temporary_directory
 
@@ -125,9 +108,9 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     else:
         text = args.issue
     issue = Issue.from_text(text)
-    model = _model_client(settings)
-    sandbox = _sandbox(settings)
-    loop = build_loop(settings, sandbox, model, progress=_progress)
+    model = composition.build_model(settings)
+    sandbox = composition.build_sandbox(settings)
+    loop = composition.build_loop(settings, sandbox, model, progress=_progress)
     with temporary_directory("agentcoder-fix-") as scratch:
         try:
             workspace = Workspace.clone_local(args.path, scratch / "work")
@@ -152,15 +135,19 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder bench humaneval|mbpp`: score given completions, or run the agents, the paper's protocol."""
-    from bot.bench.protocol import run_bench
+    from bot.bench.run import BenchInputError, run_bench
 
-    sandbox = _sandbox(settings)
-    model = _model_client(settings) if args.completions is None else None
-    code, out = run_bench(args, settings, sandbox, model, progress=_progress)
-    if code == EXIT_USAGE:
-        raise UsageError(out if isinstance(out, str) else json.dumps(out))
+    sandbox = composition.build_sandbox(settings)
+    make_loop = None
+    if args.completions is None:
+        model = composition.build_model(settings)
+        make_loop = lambda progress: composition.build_loop(settings, sandbox, model, progress=progress)  # noqa: E731
+    try:
+        out = run_bench(args, settings, sandbox, make_loop, progress=_progress)
+    except BenchInputError as exc:
+        raise UsageError(str(exc)) from exc
     print(json.dumps(out) if isinstance(out, dict) else out)
-    return code
+    return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -191,24 +178,16 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _service(settings: Settings, recover: bool = True):
-    from bot.composition import build_service
-    from bot.outside.github import GitHubError
-
+def _service(settings: Settings, recover: bool = True) -> composition.Service:
     settings.require_github_app()
-    sandbox = _sandbox(settings)
-    model = _model_client(settings)
-    try:
-        return build_service(settings, sandbox=sandbox, model=model, recover=recover)
-    except GitHubError as exc:
-        raise UsageError(f"{exc}: check AGENTCODER_GITHUB_APP_ID, the private key and AGENTCODER_GITHUB_API_URL") from exc
+    return composition.build_service(settings, recover=recover)
 
 
 def cmd_playground(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder playground`: the whole App flow offline, printing the PR the bot opened."""
     from bot.dev.playground import PlaygroundError, format_result, run_playground
 
-    sandbox = _sandbox(settings)
+    sandbox = composition.build_sandbox(settings)
     try:
         result = run_playground(settings, sandbox, progress=_progress)
     except PlaygroundError as exc:

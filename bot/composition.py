@@ -1,20 +1,60 @@
-"""Builds the running App in one place: settings → GitHub App, sandbox, model → queue, workers, webhook edge."""
+"""The composition root: every collaborator is built here, from `Settings`, and handed inward.
+
+The CLI (`check`, `fix`, `bench`, `serve`, `worker`, `playground`) and the playground call these
+functions; nothing else constructs a sandbox, a model client, a GitHub App client, a queue or a loop.
+A collaborator that cannot be built raises `ConfigError` with one line naming the setting to fix.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from bot.app.handler import JobHandler
+from bot.app.handler import JobHandler, LoopFactory
 from bot.app.queue import SqliteQueue, queue_from_url
 from bot.app.workers import WorkerPool
-from bot.config import Settings
-from bot.loop.fix import build_loop
-from bot.outside.github import GitHubApp
-from bot.outside.model import ModelClient
-from bot.sandbox.executor import Sandbox
+from bot.config import ConfigError, Settings
+from bot.loop.agent_loop import AgentLoop, LoopLimits
+from bot.loop.agents import Programmer, TestDesigner
+from bot.outside.github import GitHubApp, GitHubError
+from bot.outside.model import LLMError, ModelClient
+from bot.sandbox.executor import Sandbox, SandboxUnavailable
 from webhooks.app import create_app
+
+Progress = Callable[[str], None]
+
+
+def build_sandbox(settings: Settings) -> Sandbox:
+    """The sandbox on the configured Docker daemon, with the configured base image and limits."""
+    try:
+        return Sandbox.from_settings(settings)
+    except SandboxUnavailable as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def build_model(settings: Settings) -> ModelClient:
+    """The OpenAI-compatible client, each agent on its configured model."""
+    try:
+        return ModelClient.from_settings(settings)
+    except LLMError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def build_loop(settings: Settings, sandbox: Sandbox, model: ModelClient, *,
+               is_cancelled: Callable[[], bool] = lambda: False, progress: Progress = lambda _: None) -> AgentLoop:
+    """The paper's loop with its two agents and the executor, budgets from the settings."""
+    return AgentLoop(sandbox, Programmer(model), TestDesigner(model), LoopLimits.from_settings(settings),
+                     is_cancelled=is_cancelled, progress=progress)
+
+
+def loop_factory(settings: Settings, sandbox: Sandbox, model: ModelClient) -> LoopFactory:
+    """What the App's job calls to get a fresh loop for one job."""
+    def make_loop(is_cancelled: Callable[[], bool], progress: Progress) -> AgentLoop:
+        return build_loop(settings, sandbox, model, is_cancelled=is_cancelled, progress=progress)
+
+    return make_loop
 
 
 @dataclass
@@ -27,21 +67,20 @@ class Service:
     bot_login: str
 
 
-def build_service(settings: Settings, *, sandbox: Sandbox | None = None, model: ModelClient | None = None,
-                  recover: bool = True) -> Service:
+def build_service(settings: Settings, *, sandbox: Sandbox | None = None, recover: bool = True) -> Service:
     """Check the settings, reach GitHub as the App, and wire queue, workers and webhook edge together."""
     settings.require_github_app()
     github = GitHubApp.from_settings(settings)
-    bot_login = github.bot_login()
-    sandbox = sandbox or Sandbox.from_settings(settings)
-    model = model or ModelClient.from_settings(settings)
+    try:
+        bot_login = github.bot_login()
+    except GitHubError as exc:
+        raise ConfigError(f"{exc}: check AGENTCODER_GITHUB_APP_ID, the private key and AGENTCODER_GITHUB_API_URL") from exc
+    sandbox = sandbox or build_sandbox(settings)
+    model = build_model(settings)
     queue = queue_from_url(settings.database_url)
     if recover:
         queue.requeue_interrupted()
-
-    def make_loop(is_cancelled, progress):
-        return build_loop(settings, sandbox, model, is_cancelled=is_cancelled, progress=progress)
-
-    pool = WorkerPool(queue, JobHandler(github, bot_login, make_loop), settings.concurrent_jobs)
+    handler = JobHandler(github, bot_login, loop_factory(settings, sandbox, model))
+    pool = WorkerPool(queue, handler, settings.concurrent_jobs)
     web = create_app(settings, queue, bot_login=bot_login, on_enqueue=lambda job: pool.wake())
     return Service(web, pool, queue, bot_login)

@@ -22,8 +22,8 @@ import pytest
 from bot.app.queue import FINAL_STATES, Job
 from bot.composition import Service, build_service
 from bot.config import load_settings
-from bot.dev.github import GitHubStandin
 from bot.dev.github.hooks import signatures
+from bot.dev.github.standin import GitHubStandin
 from bot.dev.openai_server import Fault, ScriptedOpenAI
 from bot.dev.serving import ThreadedServer
 from bot.outside.github import STATUS_MARKER, GitHubApp

@@ -389,8 +389,7 @@ def test_run_score_as_json_on_the_first_tasks(sandbox, tmp_path):
     records = [{"task_id": int(task_id.split("/")[1]), "completion": code} for task_id, code in solutions.items()]
     records[1]["completion"] = "def sort_matrix(M):\n    return M\n"
     path = write_jsonl(tmp_path / "mbpp.jsonl", records)
-    code, report = run_score("mbpp", path, 4, True, sandbox, IMAGE)
-    assert code == 0
+    report = run_score("mbpp", path, 4, True, sandbox, IMAGE)
     assert {key: report[key] for key in ("benchmark", "pass_at_1", "passed", "total")} == {
         "benchmark": "mbpp", "pass_at_1": 0.75, "passed": 3, "total": 4,
     }
@@ -404,8 +403,7 @@ def test_run_score_as_json_on_the_first_tasks(sandbox, tmp_path):
 
 def test_run_score_as_text(sandbox, tmp_path):
     path = write_jsonl(tmp_path / "he.jsonl", [{"task_id": "HumanEval/1", "completion": "    return []\n"}])
-    code, text = run_score("humaneval", path, 2, False, sandbox, IMAGE)
-    assert code == 0
+    text = run_score("humaneval", path, 2, False, sandbox, IMAGE)
     lines = text.splitlines()
     assert lines[0].startswith("humaneval: pass@1 0.0% (0/2 passed) in ")
     assert lines[1:] == [
@@ -423,12 +421,11 @@ def test_run_score_as_text(sandbox, tmp_path):
         ("humaneval", ["not an object"], None, ":1: expected an object"),
         ("humaneval", [], 0, "--limit must be at least 1, not 0"),
         ("apps", [], None, "unknown benchmark 'apps'"),
-        ("mbpp", None, None, "not available yet: pass --completions FILE"),
     ],
 )
-def test_run_score_input_errors_exit_2_with_one_line(sandbox, tmp_path, name, records, limit, message):
-    path = None if records is None else write_jsonl(tmp_path / "c.jsonl", records)
-    code, text = run_score(name, path, limit, True, sandbox, IMAGE)
-    assert code == 2
-    assert isinstance(text, str) and "\n" not in text
-    assert message in text
+def test_run_score_input_errors_raise_one_line(sandbox, tmp_path, name, records, limit, message):
+    path = write_jsonl(tmp_path / "c.jsonl", records)
+    with pytest.raises(BenchInputError) as info:
+        run_score(name, path, limit, True, sandbox, IMAGE)
+    text = str(info.value)
+    assert "\n" not in text and message in text

@@ -25,8 +25,9 @@ from bot.bench.agents import (
     stub_source,
     task_issue,
 )
-from bot.bench.protocol import run_bench
+from bot.bench.run import BenchInputError, run_bench
 from bot.bench.tasks import load_tasks
+from bot.composition import build_loop
 from bot.config import load_settings
 from bot.dev.openai_server import ScriptedOpenAI
 from bot.outside.model import ModelClient
@@ -108,8 +109,12 @@ def bench(name, sandbox, *, limit=3, show_tests="first", as_json=True, base_url=
         args = argparse.Namespace(benchmark=name, completions=None, limit=limit, show_tests=show_tests,
                                   json=as_json)
         messages: list[str] = []
-        code, out = run_bench(args, load_settings(max_iterations=2, concurrent_jobs=2, **settings), sandbox, model,
-                              progress=messages.append)
+        bench_settings = load_settings(max_iterations=2, concurrent_jobs=2, **settings)
+        make_loop = lambda progress: build_loop(bench_settings, sandbox, model, progress=progress)  # noqa: E731
+        try:
+            code, out = 0, run_bench(args, bench_settings, sandbox, make_loop, progress=messages.append)
+        except BenchInputError as exc:
+            code, out = 2, str(exc)
         return code, out, server.requests, messages
 
 

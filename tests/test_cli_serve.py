@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from bot.dev.github import GitHubStandin
+from bot.dev.github.standin import GitHubStandin
 
 
 def serve(env: dict, *args: str) -> subprocess.Popen:

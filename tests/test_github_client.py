@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from bot.dev.github import GitHubStandin
+from bot.dev.github.standin import GitHubStandin
 from bot.outside.github import TOKEN_REFRESH_MARGIN_S, GitHubApp, GitHubError
 from tests.conftest import make_repo
 

@@ -45,8 +45,7 @@ from githubkit_schemas.latest.models import (
     WebhookIssuesLabeled,
 )
 
-from bot.dev.github import GitHubStandin
-from bot.dev.github.standin import generate_private_key_pem
+from bot.dev.github.standin import GitHubStandin, generate_private_key_pem
 from webhooks import signature
 
 APP_ID = 4242

@@ -6,21 +6,20 @@ Called by the worker pool, which is where exceptions are caught and recorded.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 
+from bot.app.ports import GitHubAccess, RepositoryClient
 from bot.app.queue import Job, JobResult
 from bot.app.reports import failure_report, pr_body
 from bot.loop.agent_loop import AgentLoop
 from bot.loop.agents import Issue
-from bot.loop.fix import NotFixable, branch_for, run_fix
+from bot.loop.fix import NotFixable, branch_for, issue_branch, issue_of_branch, run_fix
 from bot.loop.outcome import Outcome, Stop
-from bot.outside.github import GitHubApp, RepoClient
+from bot.outside.github import IssueInfo
 from bot.outside.workspace import Workspace, temporary_directory
 from bot.redact import describe_error
 
 log = logging.getLogger(__name__)
-_LINKED_ISSUE = re.compile(r"^agentcoder/issue-(\d+)$")
 LOCKED_REFUSAL = "This conversation is locked, so AgentCoder will not work on it."
 
 # Stops that end a job without a report of the loop's work (the status comment already says why).
@@ -32,7 +31,7 @@ LoopFactory = Callable[[Callable[[], bool], Callable[[str], None]], AgentLoop]
 class JobHandler:
     """Runs one queued job against GitHub; returns a one-line detail for the job list."""
 
-    def __init__(self, app: GitHubApp, bot_login: str, make_loop: LoopFactory):
+    def __init__(self, app: GitHubAccess, bot_login: str, make_loop: LoopFactory):
         self.app = app
         self.bot_login = bot_login
         self.make_loop = make_loop
@@ -40,7 +39,8 @@ class JobHandler:
     def __call__(self, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
         """Handle a label or retry trigger."""
         github = self.app.repo(job.repo, job.installation_id)
-        refusal = self._gatekeep(github, job)
+        target = github.issue(job.issue_number) if github.can_write(job.sender) else None
+        refusal = self._gatekeep(github, job, target)
         if refusal:
             # GitHub refuses an App's comment on a locked conversation (403): say it in the job list only.
             if refusal != LOCKED_REFUSAL:
@@ -50,7 +50,7 @@ class JobHandler:
         try:
             if job.trigger == "retry":
                 return self._retry(github, job, is_cancelled)
-            return self._label(github, job, is_cancelled)
+            return self._label(github, job, target, is_cancelled)
         except Exception as exc:
             # The pool records the failure in the job list; the status comment must not stay "working" for ever.
             self._report_crash(github, job.issue_number, exc)
@@ -58,12 +58,11 @@ class JobHandler:
 
     # -- gatekeeping, before any model is called -------------------------------------------------
 
-    def _gatekeep(self, github: RepoClient, job: Job) -> str | None:
-        """A polite refusal, or None when the job may run."""
-        if not github.can_write(job.sender):
+    def _gatekeep(self, github: RepositoryClient, job: Job, target: IssueInfo | None) -> str | None:
+        """A polite refusal, or None when the job may run; `target` is None when the sender may not write."""
+        if target is None:
             return (f"@{job.sender}, AgentCoder only acts for people with write access to this repository. "
                     "A maintainer can add the label (or comment `/agentcoder retry`) instead.")
-        target = github.issue(job.issue_number)
         if target.locked:  # first: closed issues are often locked too, and a locked one takes no comment
             return LOCKED_REFUSAL
         if target.state != "open":
@@ -71,7 +70,7 @@ class JobHandler:
         if job.trigger == "label":
             if target.is_pull_request:
                 return "AgentCoder works on issues; to run it again on its own pull request, comment `/agentcoder retry`."
-            existing = github.open_pull_for_branch(f"agentcoder/issue-{job.issue_number}")
+            existing = github.open_pull_for_branch(issue_branch(job.issue_number))
             if existing:
                 return (f"There is already an open AgentCoder pull request for this issue: #{existing.number}. "
                         "Comment `/agentcoder retry <guidance>` there to run it again.")
@@ -79,8 +78,8 @@ class JobHandler:
 
     # -- the two triggers ----------------------------------------------------------------------------
 
-    def _label(self, github: RepoClient, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
-        info = github.issue(job.issue_number)
+    def _label(self, github: RepositoryClient, job: Job, info: IssueInfo,
+               is_cancelled: Callable[[], bool]) -> JobResult:
         issue = Issue(info.title, info.body, info.number)
         branch = branch_for(issue)
         status = self._status(github, job.issue_number)
@@ -98,10 +97,10 @@ class JobHandler:
         status(f"AgentCoder opened draft pull request #{pull.number}: {outcome.stop_reason}.")
         return JobResult(f"opened PR #{pull.number}", outcome.stop.value)
 
-    def _retry(self, github: RepoClient, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
+    def _retry(self, github: RepositoryClient, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
         pull = github.pull(job.issue_number)
-        match = _LINKED_ISSUE.match(pull.head_ref)
-        linked = github.issue(int(match.group(1))) if match else github.issue(pull.number)
+        linked_number = issue_of_branch(pull.head_ref)
+        linked = github.issue(linked_number if linked_number is not None else pull.number)
         issue = Issue(linked.title, linked.body, linked.number)
         guidance = job.guidance
         reviews = github.review_comments(pull.number)
@@ -124,7 +123,7 @@ class JobHandler:
 
     # -- shared steps --------------------------------------------------------------------------------
 
-    def _run(self, github: RepoClient, url: str, clone_branch: str, issue: Issue, branch: str, guidance: str,
+    def _run(self, github: RepositoryClient, url: str, clone_branch: str, issue: Issue, branch: str, guidance: str,
              status: Callable[[str], None], is_cancelled: Callable[[], bool]) -> Outcome | None:
         """Clone `clone_branch`, run the loop on `branch`, push what it committed; None when not fixable.
 
@@ -150,13 +149,13 @@ class JobHandler:
                    " Fix that setting on the default branch and ask again.")
         return outcome
 
-    def _report_crash(self, github: RepoClient, number: int, exc: Exception) -> None:
+    def _report_crash(self, github: RepositoryClient, number: int, exc: Exception) -> None:
         try:
             github.set_status(number, f"AgentCoder stopped because of an error: {describe_error(exc)}", self.bot_login)
         except Exception as inner:  # GitHub itself is failing; the job list still has the first error
             log.error("could not report the error on #%s: %s", number, describe_error(inner))
 
-    def _status(self, github: RepoClient, number: int) -> Callable[[str], None]:
+    def _status(self, github: RepositoryClient, number: int) -> Callable[[str], None]:
         def update(text: str) -> None:
             github.set_status(number, text, self.bot_login)
 

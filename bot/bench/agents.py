@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.bench.protocol import TaskScore, bench_report, score_completions
-from bot.bench.tasks import Task, agent_prompt
+from bot.bench.tasks import BenchInputError, Task, agent_prompt
 from bot.loop.agent_loop import AgentLoop
 from bot.loop.agents import Issue
 from bot.loop.outcome import Outcome, Stop
@@ -115,20 +115,20 @@ def run_agents(
     show_tests: str = "first",
     parallel: int = 2,
     progress: Progress = lambda _: None,
-) -> tuple[int, str | dict]:
-    """Solve every task with the loop, then score the final solutions: (exit code, report or one-line error)."""
+) -> dict:
+    """Solve every task with the loop, then score the final solutions; BenchInputError when no model answers."""
     started = time.monotonic()
     solve = lambda task: solve_task(make_loop, sandbox, task, show_tests, progress)  # noqa: E731
     # One task alone first: a model that cannot be reached should cost one task, not the whole benchmark.
     first = solve(tasks[0])
     if first.outcome.stop is Stop.MODEL_ERROR and not any(
             usage.calls for usage in first.outcome.tokens.values()):
-        return 2, first.outcome.stop_reason
+        raise BenchInputError(first.outcome.stop_reason)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         runs = [first, *pool.map(solve, tasks[1:])]
     progress(f"scoring {len(runs)} final solution(s) with the hidden tests")
     scores = score_completions(sandbox, image, tasks, {run.task_id: run.solution for run in runs}, parallel=parallel)
-    return 0, agents_report(benchmark, show_tests, runs, scores, time.monotonic() - started)
+    return agents_report(benchmark, show_tests, runs, scores, time.monotonic() - started)
 
 
 def agents_report(benchmark: str, show_tests: str, runs: Sequence[TaskRun], scores: Sequence[TaskScore],

@@ -19,7 +19,6 @@ from pathlib import Path
 from bot.bench.tasks import (
     BenchInputError,
     Task,
-    agent_prompt,
     load_tasks,
     read_completions,
 )
@@ -126,7 +125,7 @@ def format_report(report: dict) -> str:
 
 def run_score(
     name: str,
-    completions_path: Path | str | None,
+    completions_path: Path | str,
     limit: int | None,
     as_json: bool,
     sandbox: Sandbox,
@@ -134,67 +133,26 @@ def run_score(
     *,
     timeout_s: float = 10.0,
     parallel: int = 2,
-) -> tuple[int, str | dict]:
-    """`agentcoder bench NAME --completions FILE [--limit N] [--json]`: (exit code, text or JSON object).
+) -> str | dict:
+    """`agentcoder bench NAME --completions FILE [--limit N] [--json]`: the report, as text or a JSON object.
 
-    Exit 0 with the report once the tasks were scored (whatever pass@1 is); exit 2 with a one-line
-    message for a usage or input error, even when `as_json` is set.
+    Raises BenchInputError (one line) for a usage or input error.
     """
-    try:
-        every_task = load_tasks(name)
-        if limit is not None and limit < 1:
-            raise BenchInputError(f"--limit must be at least 1, not {limit}")
-        if completions_path is None:
-            # The seam for agent mode: solve each task from bench_data.agent_prompt, then score as below.
-            raise BenchInputError(
-                "running the agents on a benchmark is not available yet: pass --completions FILE"
-            )
-        completions = read_completions(completions_path)
-        known = {task.task_id for task in every_task}
-        unknown = sorted(set(completions) - known)
-        if unknown:
-            raise BenchInputError(
-                f"{completions_path}: {len(unknown)} task id(s) are not in {name}, for example {', '.join(unknown[:3])}"
-            )
-    except BenchInputError as exc:
-        return 2, str(exc)
+    every_task = load_tasks(name)
+    if limit is not None and limit < 1:
+        raise BenchInputError(f"--limit must be at least 1, not {limit}")
+    completions = read_completions(completions_path)
+    known = {task.task_id for task in every_task}
+    unknown = sorted(set(completions) - known)
+    if unknown:
+        raise BenchInputError(
+            f"{completions_path}: {len(unknown)} task id(s) are not in {name}, for example {', '.join(unknown[:3])}"
+        )
     tasks = every_task[:limit] if limit is not None else every_task
     started = time.monotonic()
     scores = score_completions(sandbox, image, tasks, completions, timeout_s=timeout_s, parallel=parallel)
     report = bench_report(name, scores, time.monotonic() - started)
-    return 0, report if as_json else format_report(report)
-
-
-def run_bench(args, settings, sandbox: Sandbox, model, progress=lambda _: None) -> tuple[int, str | dict]:
-    """`agentcoder bench NAME [--completions FILE] [--limit N] [--show-tests first|all] [--json]`.
-
-    With `--completions`, score them; without, run the three-agent loop on each task with `model` and score
-    what it leaves. Returns (exit code, text or JSON object): 0 once the run finished, 2 with one line for a
-    usage error or a model that cannot be reached.
-    """
-    if args.completions is not None:
-        return run_score(args.benchmark, args.completions, args.limit, args.json, sandbox, settings.sandbox_image)
-    from bot.bench.agents import format_agents_report, run_agents
-    from bot.loop.fix import build_loop
-
-    try:
-        every_task = load_tasks(args.benchmark)
-        if args.limit is not None and args.limit < 1:
-            raise BenchInputError(f"--limit must be at least 1, not {args.limit}")
-        if model is None:
-            raise BenchInputError("running the agents needs a model: set OPENAI_BASE_URL and AGENTCODER_MODEL")
-        agent_prompt(every_task[0], args.show_tests)  # checks --show-tests
-    except BenchInputError as exc:
-        return 2, str(exc)
-    tasks = every_task[: args.limit] if args.limit is not None else every_task
-    code, out = run_agents(
-        args.benchmark, tasks, sandbox, settings.sandbox_image,
-        lambda task_progress: build_loop(settings, sandbox, model, progress=task_progress),
-        show_tests=args.show_tests, parallel=settings.concurrent_jobs, progress=progress,
-    )
-    if code != 0 or args.json:
-        return code, out
-    return code, format_agents_report(out)
+    return report if as_json else format_report(report)
 
 
 def _score_batch(sandbox: Sandbox, image: str, batch: Sequence[tuple[str, str]], timeout_s: float) -> list[TaskScore]:

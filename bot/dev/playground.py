@@ -15,10 +15,9 @@ from pathlib import Path
 
 from bot.composition import build_service
 from bot.config import Settings
-from bot.dev.github import GitHubStandin
+from bot.dev.github.standin import GitHubStandin
 from bot.dev.openai_server import ScriptedOpenAI
 from bot.dev.serving import ThreadedServer
-from bot.outside.model import ModelClient
 from bot.outside.workspace import temporary_directory
 from bot.sandbox.executor import Sandbox
 
@@ -166,7 +165,7 @@ def run_playground(settings: Settings, sandbox: Sandbox, *, timeout_s: float = 9
                 overrides |= dict(openai_base_url=model_server.base_url, openai_api_key="playground",
                                   programmer_model=SCRIPTED_PROGRAMMER, test_designer_model=SCRIPTED_DESIGNER)
             app_settings = settings.model_copy(update=overrides)
-            service = build_service(app_settings, sandbox=sandbox, model=ModelClient.from_settings(app_settings))
+            service = build_service(app_settings, sandbox=sandbox)
             with ThreadedServer(service.web) as web:
                 standin.webhook_url = f"{web.url}/webhooks"
                 service.pool.start()

@@ -25,12 +25,12 @@ from bot.loop.outcome import (
     TestSummary,
     Usage,
 )
+from bot.loop.ports import Clock, TestRunner
 from bot.loop.prompting import render
 from bot.outside.model import CHARS_PER_TOKEN, LLMError, Role
 from bot.outside.workspace import Workspace, slugify
 from bot.repo_config import RepoConfig, RepoConfigError, load_repo_config
-from bot.sandbox.executor import Sandbox, SetupFailed
-from bot.sandbox.results import RunProblem, RunResult
+from bot.sandbox.results import RunProblem, RunResult, SetupFailed
 from bot.sandbox.summary import format_counts
 
 FAILURE_CHARS = 1_500
@@ -68,9 +68,9 @@ def test_file_for(issue: Issue) -> str:
 class AgentLoop:
     """Runs the programmer, the test designer and the executor until the issue is fixed or a budget runs out."""
 
-    def __init__(self, sandbox: Sandbox, programmer: Programmer, designer: TestDesigner, limits: LoopLimits = LoopLimits(),
+    def __init__(self, sandbox: TestRunner, programmer: Programmer, designer: TestDesigner, limits: LoopLimits = LoopLimits(),
                  *, is_cancelled: Callable[[], bool] = lambda: False, progress: Callable[[str], None] = lambda _: None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Clock = time.monotonic):
         self.sandbox = sandbox
         self.programmer = programmer
         self.designer = designer

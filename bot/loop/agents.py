@@ -1,7 +1,7 @@
 """The two model-backed agents of the paper: the programmer and the test designer.
 
 The test designer sees the issue and the public interfaces only; nothing the programmer writes
-ever reaches it. Both talk to their own configured model through `ModelClient`.
+ever reaches it. Both talk to their own configured model through a `ChatModel`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from bot.loop.context import SourceFile
 from bot.loop.edits import ParseResult, parse_edit_blocks
+from bot.loop.ports import ChatModel
 from bot.loop.prompting import render
-from bot.outside.model import ModelClient, Reply, Role
+from bot.outside.model import Reply, Role
 
 MAX_ISSUE_CHARS = 20_000
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:\n```|\Z)", re.DOTALL)
@@ -108,7 +109,7 @@ class TestDesigner:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, model: ModelClient):
+    def __init__(self, model: ChatModel):
         self.model = model
 
     def design(self, issue: Issue, interfaces: str, test_file: str, instructions: str = "",
@@ -136,7 +137,7 @@ class TestDesigner:
 class Programmer:
     """Proposes edits; keeps its conversation so each turn builds on the last."""
 
-    model: ModelClient
+    model: ChatModel
     messages: list[dict] = field(default_factory=list)
     history_turns: int = 2
 

@@ -5,14 +5,15 @@ Shared by `agentcoder fix` (a local checkout) and the GitHub App's job (a fresh 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
 
-from bot.loop.agent_loop import AgentLoop, LoopLimits
-from bot.loop.agents import Issue, Programmer, TestDesigner
+from bot.loop.agent_loop import AgentLoop
+from bot.loop.agents import Issue
 from bot.loop.outcome import Outcome
-from bot.outside.model import ModelClient
 from bot.outside.workspace import Workspace, slugify
-from bot.sandbox.executor import Sandbox
+
+BRANCH_PREFIX = "agentcoder/"
+_ISSUE_BRANCH = re.compile(r"^agentcoder/issue-(\d+)$")
 
 
 class NotFixable(Exception):
@@ -21,7 +22,20 @@ class NotFixable(Exception):
 
 def branch_for(issue: Issue) -> str:
     """`agentcoder/issue-12`, or `agentcoder/<slug of the title>` when there is no number."""
-    return f"agentcoder/issue-{issue.number}" if issue.number is not None else f"agentcoder/{slugify(issue.title)}"
+    if issue.number is not None:
+        return issue_branch(issue.number)
+    return f"{BRANCH_PREFIX}{slugify(issue.title)}"
+
+
+def issue_branch(number: int) -> str:
+    """The bot's branch for issue `number`."""
+    return f"{BRANCH_PREFIX}issue-{number}"
+
+
+def issue_of_branch(branch: str) -> int | None:
+    """The issue number a bot branch was made for, or None for any other branch."""
+    match = _ISSUE_BRANCH.match(branch)
+    return int(match.group(1)) if match else None
 
 
 def refuse_unfixable(workspace: Workspace, issue: Issue) -> None:
@@ -30,13 +44,6 @@ def refuse_unfixable(workspace: Workspace, issue: Issue) -> None:
         raise NotFixable("the issue has no title and no text: there is nothing to fix")
     if not workspace.is_python_project():
         raise NotFixable("this repository has no Python code: AgentCoder fixes Python repositories only")
-
-
-def build_loop(settings, sandbox: Sandbox, model: ModelClient, *, is_cancelled: Callable[[], bool] = lambda: False,
-               progress: Callable[[str], None] = lambda _: None) -> AgentLoop:
-    """The loop with its agents, budgets from the settings."""
-    return AgentLoop(sandbox, Programmer(model), TestDesigner(model), LoopLimits.from_settings(settings),
-                     is_cancelled=is_cancelled, progress=progress)
 
 
 def run_fix(loop: AgentLoop, workspace: Workspace, issue: Issue, branch: str, guidance: str = "") -> Outcome:

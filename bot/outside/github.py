@@ -46,13 +46,12 @@ class PullInfo:
     state: str
     author: str
     head_ref: str
-    base_ref: str
     body: str
 
     @classmethod
     def of(cls, data) -> PullInfo:
         """From githubkit's pull request model (full or simple)."""
-        return cls(data.number, data.html_url, data.state, _login(data.user), data.head.ref, data.base.ref,
+        return cls(data.number, data.html_url, data.state, _login(data.user), data.head.ref,
                    data.body or "")
 
 

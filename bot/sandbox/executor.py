@@ -28,7 +28,7 @@ import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
 from bot.repo_config import RepoConfig
-from bot.sandbox.results import RunResult, decode_output, parse_report
+from bot.sandbox.results import RunResult, SetupFailed, decode_output, parse_report
 
 PLUGIN_DIR = Path(__file__).parent / "container"
 PLUGIN_NAME = "agentcoder_pytest_report"
@@ -40,14 +40,6 @@ SETUP_SCRIPT_VERSION = "2"
 
 class SandboxUnavailable(Exception):
     """No Docker daemon answers, or the sandbox image is missing; the message says what to do."""
-
-
-class SetupFailed(Exception):
-    """Installing the repository into its environment image failed."""
-
-    def __init__(self, log_tail: str):
-        super().__init__("installing the repository in the sandbox failed")
-        self.log_tail = log_tail
 
 
 @dataclass(frozen=True)

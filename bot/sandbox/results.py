@@ -20,6 +20,14 @@ class RunProblem(StrEnum):
     SETUP_FAILED = "setup_failed"
 
 
+class SetupFailed(Exception):
+    """Installing the repository into its environment image failed."""
+
+    def __init__(self, log_tail: str):
+        super().__init__("installing the repository in the sandbox failed")
+        self.log_tail = log_tail
+
+
 @dataclass(frozen=True)
 class TestOutcome:
     """One test's result."""

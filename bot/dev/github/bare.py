@@ -7,9 +7,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+# Where the stand-in looks for git: the system's directories, never the user's environment.
+GIT_SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The server's own git must not see the host user's configuration or identity.
 GIT_ENV = {
-    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "PATH": GIT_SEARCH_PATH,
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_AUTHOR_NAME": "octocat",

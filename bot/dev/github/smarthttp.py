@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.dev.github.bare import GIT_SEARCH_PATH
+
 log = logging.getLogger(__name__)
 
 GIT_PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<repo>[^/]+)\.git(?P<rest>/.*)?$")
@@ -75,7 +77,7 @@ class GitSmartHTTP:
 
     def _cgi_environment(self, scope, headers: dict[str, str], username: str) -> dict[str, str]:
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PATH": GIT_SEARCH_PATH,
             "GIT_PROJECT_ROOT": str(self.project_root),
             "GIT_HTTP_EXPORT_ALL": "1",
             "GIT_CONFIG_NOSYSTEM": "1",
