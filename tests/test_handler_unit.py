@@ -1,0 +1,156 @@
+"""The App's job against an in-memory GitHub (bedevere-style): gatekeeping, status comment, label and
+retry paths, crash reporting. Real git against a local bare repository; no Docker, no HTTP.
+
+The same job through the real githubkit client, the stand-in and the sandbox is in test_app_e2e.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from bot.app.handler import JobHandler
+from bot.app.queue import Job
+from bot.loop.agent_loop import AgentLoop, LoopLimits
+from bot.loop.agents import Programmer, TestDesigner
+from bot.outside.github import IssueInfo, PullInfo
+from bot.outside.model import Role
+from tests.conftest import make_repo
+from tests.fakes import FakeClock, FakeGitHub, FakeModel, FakeRepository, FakeRunner
+from tests.test_loop_unit import REPO, RIGHT, RIGHT_FIRST, TESTS, WRONG, judge
+
+FULL_NAME, BOT, MAINTAINER = "octo/textutil", "agentcoder[bot]", "maintainer"
+
+
+@pytest.fixture
+def repo(tmp_path) -> FakeRepository:
+    source = make_repo(tmp_path / "source", REPO)
+    bare = tmp_path / "textutil.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(bare)], check=True)
+    fake = FakeRepository(bare, permissions={MAINTAINER: "admin", "triager": "triage"})
+    fake.issues[7] = IssueInfo(7, "slugify keeps punctuation", "slugify('Hello, World!') should be 'hello-world'.",
+                               "open", False, "reporter", False)
+    return fake
+
+
+class Harness:
+    """A JobHandler wired to the fakes; `model` scripts the agents of every job it runs."""
+
+    def __init__(self, repo: FakeRepository, model: FakeModel, runner: FakeRunner | None = None):
+        self.repo, self.model = repo, model
+        self.runner = runner or FakeRunner(judge)
+        self.loops = 0
+
+        def make_loop(is_cancelled, progress) -> AgentLoop:
+            self.loops += 1
+            return AgentLoop(self.runner, Programmer(model), TestDesigner(model), LoopLimits(max_iterations=3),
+                             is_cancelled=is_cancelled, progress=progress, clock=FakeClock())
+
+        self.handler = JobHandler(FakeGitHub({FULL_NAME: repo}), BOT, make_loop)
+
+    def run(self, trigger: str = "label", number: int = 7, sender: str = MAINTAINER, guidance: str = ""):
+        job = Job(FULL_NAME, 1, number, trigger, sender, f"delivery-{trigger}-{number}", guidance, id=1)
+        return self.handler(job, lambda: False)
+
+    def branch_file(self, branch: str, path: str) -> str:
+        return subprocess.run(["git", "--git-dir", str(self.repo.bare), "show", f"{branch}:{path}"],
+                              capture_output=True, text=True, check=True).stdout
+
+
+def test_a_label_from_a_maintainer_opens_a_draft_pr_and_keeps_one_status_comment(repo):
+    harness = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[WRONG, RIGHT]))
+    result = harness.run()
+
+    (number, pull), = repo.pulls.items()
+    assert result.detail == f"opened PR #{number}" and result.stop == "resolved"
+    assert pull.head_ref == "agentcoder/issue-7"
+    body = repo.pull_bodies[number][0]
+    assert "Fixes #7" in body and "tests/agentcoder/test_issue_7.py" in body
+    assert "re.findall" in harness.branch_file("agentcoder/issue-7", "textutil.py")
+    assert "test_punctuation_removed" in harness.branch_file("agentcoder/issue-7", "tests/agentcoder/test_issue_7.py")
+    statuses = repo.statuses[7]
+    assert statuses[0].startswith("AgentCoder is working on this issue")
+    assert statuses[-1] == f"AgentCoder opened draft pull request #{number}: resolved in iteration 2."
+    assert repo.reactions == [(7, "eyes")] and not repo.comments
+
+
+@pytest.mark.parametrize("sender", ["triager", "stranger"])
+def test_a_sender_without_write_access_is_refused_before_any_work(repo, sender):
+    harness = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[RIGHT_FIRST]))
+    result = harness.run(sender=sender)
+    assert result.detail.startswith(f"refused: @{sender}, AgentCoder only acts for people with write access")
+    assert repo.comments[7] == [result.detail.removeprefix("refused: ")]
+    assert harness.loops == 0 and not harness.model.requests and not repo.statuses and not repo.reactions
+
+
+def test_a_locked_issue_is_refused_without_a_comment(repo):
+    repo.issues[7] = IssueInfo(7, "t", "b", "closed", True, "reporter", False)
+    result = Harness(repo, FakeModel()).run()
+    assert result.detail.startswith("refused: This conversation is locked")
+    assert not repo.comments and not repo.statuses
+
+
+def test_a_closed_issue_gets_a_polite_comment(repo):
+    repo.issues[7] = IssueInfo(7, "t", "b", "closed", False, "reporter", False)
+    result = Harness(repo, FakeModel()).run()
+    assert repo.comments[7] == ["This is closed, so AgentCoder will not work on it. Reopen it and ask again."]
+    assert result.stop is None
+
+
+def test_a_label_on_an_issue_with_an_open_bot_pr_points_to_it(repo):
+    repo.pulls[12] = PullInfo(12, "https://github.example/pull/12", "open", BOT, "agentcoder/issue-7", "")
+    harness = Harness(repo, FakeModel())
+    harness.run()
+    assert "There is already an open AgentCoder pull request for this issue: #12" in repo.comments[7][0]
+    assert harness.loops == 0
+
+
+def test_an_issue_that_is_not_resolved_says_so_with_the_log_and_the_branch(repo):
+    harness = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[WRONG]))
+    result = harness.run()
+    assert result.stop == "not_resolved" and not repo.pulls
+    report = repo.statuses[7][-1]
+    assert report.startswith("AgentCoder could not resolve this issue: not resolved after 3 iterations.")
+    assert "The best attempt (iteration 1) is on branch `agentcoder/issue-7`." in report
+    assert 'replace(",", "")' in harness.branch_file("agentcoder/issue-7", "textutil.py")
+
+
+def test_a_retry_brings_guidance_and_review_comments_to_the_programmer_and_updates_the_pr(repo):
+    first = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[WRONG]))
+    first.run()  # leaves the best attempt on agentcoder/issue-7
+    repo.pulls[20] = PullInfo(20, "https://github.example/pull/20", "open", BOT, "agentcoder/issue-7", "")
+    repo.issues[20] = IssueInfo(20, "Attempt", "", "open", False, BOT, True)
+    repo.review_texts[20] = ["textutil.py:3: use a regular expression"]
+    model = FakeModel(test_designer=[TESTS], programmer=[RIGHT])
+    result = Harness(repo, model).run("retry", 20, guidance="keep digits too")
+
+    assert result.detail == "updated PR #20" and result.stop == "resolved"
+    programmer_saw = model.texts_seen_by(Role.PROGRAMMER)
+    assert "keep digits too" in programmer_saw and "use a regular expression" in programmer_saw
+    assert "Fixes #7" in repo.pull_bodies[20][-1]
+    assert repo.statuses[20][0] == "AgentCoder is running again on this branch with your guidance."
+
+
+def test_a_crash_is_reported_in_the_status_comment_with_secrets_masked_and_raised(repo):
+    repo.fail_on.add("create_draft_pull")
+    harness = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[RIGHT_FIRST]))
+    with pytest.raises(RuntimeError):
+        harness.run()
+    last = repo.statuses[7][-1]
+    assert last.startswith("AgentCoder stopped because of an error: RuntimeError: GitHub create pull request failed")
+    assert repo.token() not in last and "***" in last
+
+
+def test_a_malformed_agentcoder_yml_is_named_in_a_short_comment_without_its_contents(tmp_path):
+    source = make_repo(tmp_path / "source", {**REPO, ".agentcoder.yml": "setup: [unclosed sk-abcdefghijklmnop\n"})
+    bare = tmp_path / "bad.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(bare)], check=True)
+    repo = FakeRepository(bare, permissions={MAINTAINER: "write"})
+    repo.issues[7] = IssueInfo(7, "t", "b", "open", False, "reporter", False)
+    harness = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[RIGHT_FIRST]))
+    result = harness.run()
+    assert result.stop == "config_error" and not harness.model.requests
+    last = repo.statuses[7][-1]
+    assert last.startswith("AgentCoder cannot use this repository's `.agentcoder.yml`: .agentcoder.yml is not valid YAML")
+    assert "sk-abcdefghijklmnop" not in last and "unclosed" not in last
