@@ -37,3 +37,10 @@ def sandbox() -> Sandbox:
         pytest.fail(f"these tests need the real Docker engine and the sandbox image: {exc}")
     return Sandbox(real.client, settings.sandbox_image, ContainerLimits(memory="512m", pids=128, output_bytes=50_000),
                    timeout_s=120)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that asks for the real sandbox needs the Docker engine: mark it `docker`."""
+    for item in items:
+        if "sandbox" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)

@@ -61,6 +61,8 @@ import pytest
 
 from calc.stats import mean
 
+pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
+
 
 def test_empty_list_raises_value_error():
     """mean([]) raises ValueError, not ZeroDivisionError."""

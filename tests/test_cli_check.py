@@ -7,8 +7,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import make_repo
 from tests.test_executor import CALC
+
+pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
 
 
 def agentcoder(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -20,6 +20,8 @@ from tests.test_loop import (
     SLUGIFY_REPO,
 )
 
+pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
+
 ISSUE_TEXT = "# slugify keeps punctuation\n\nslugify('Hello, World!') should give 'hello-world'.\n"
 FIX = RIGHT_FIX.replace('.replace(",", "")', "")
 

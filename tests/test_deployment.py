@@ -1,8 +1,12 @@
+import pytest
+
 """The deployment files say what the README promises."""
 
 from pathlib import Path
 
 import yaml
+
+pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
 
 ROOT = Path(__file__).resolve().parent.parent
 

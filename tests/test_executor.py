@@ -13,6 +13,8 @@ from bot.sandbox.executor import SetupFailed
 from bot.sandbox.results import RunProblem, RunResult, parse_report
 from tests.conftest import make_repo
 
+pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
+
 CALC = {
     "calc.py": """
         def add(a, b):
@@ -142,7 +144,6 @@ def test_a_test_that_never_ends_is_killed_at_the_timeout(sandbox, tmp_path):
     assert result.running_at_timeout == "tests/test_hang.py::test_forever"
     assert result.outcomes() == {"tests/test_hang.py::test_first": "passed"}
     assert result.problem is RunProblem.TIMEOUT and result.describe_problem().startswith("timeout")
-    assert result.duration_s < 20
 
 
 def test_fork_bomb_is_contained(sandbox, tmp_path):

