@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.app.queue import SqliteQueue
 from bot.config import load_settings
+from bot.dev.openai_server import ScriptedOpenAI
 from bot.sandbox.executor import ContainerLimits, Sandbox, SandboxUnavailable
 
 
@@ -25,6 +29,28 @@ def make_repo(root: Path, files: dict[str, str], *, commit: bool = True) -> Path
         subprocess.run([*git, "add", "-A"], check=True)
         subprocess.run([*git, "commit", "-q", "-m", "initial"], check=True)
     return root
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (yet)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> Iterator[SqliteQueue]:
+    """The embedded job queue in a fresh SQLite file."""
+    store = SqliteQueue(tmp_path / "jobs.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def scripted_model() -> Iterator[ScriptedOpenAI]:
+    """The scripted OpenAI-compatible stand-in, started with an empty script."""
+    with ScriptedOpenAI() as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from bot.bench.protocol import (
     SENTINEL,
@@ -29,6 +26,7 @@ from bot.bench.tasks import (
     normalise_task_id,
     read_completions,
 )
+from bot.dev.serving import ThreadedServer
 
 pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
 
@@ -338,17 +336,8 @@ def host_server():
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"reachable"})
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    server.should_exit = True
-    thread.join(timeout=5)
+    with ThreadedServer(app, name="host") as server:
+        yield f"{server.url}/"
 
 
 def test_a_completion_cannot_reach_the_network_or_the_host_environment(sandbox, humaneval, host_server, tmp_path,

@@ -32,6 +32,7 @@ from bot.config import load_settings
 from bot.dev.openai_server import ScriptedOpenAI
 from bot.outside.model import ModelClient
 from bot.sandbox.executor import Sandbox
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
 
@@ -261,8 +262,4 @@ def test_usage_errors_exit_2_with_one_line(recording_sandbox, limit, show_tests,
 
 @pytest.fixture
 def unused_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()

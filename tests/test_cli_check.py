@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.conftest import make_repo
-from tests.test_executor import CALC
+from tests.samples import CALC
 
 pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
 

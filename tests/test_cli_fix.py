@@ -12,7 +12,7 @@ import pytest
 
 from bot.dev.openai_server import Fault, ScriptedOpenAI
 from tests.conftest import make_repo
-from tests.test_loop import (
+from tests.samples import (
     DESIGNED_TESTS,
     DESIGNER_MODEL,
     PROGRAMMER_MODEL,
@@ -27,9 +27,8 @@ FIX = RIGHT_FIX.replace('.replace(",", "")', "")
 
 
 @pytest.fixture
-def server():
-    with ScriptedOpenAI() as scripted:
-        yield scripted
+def server(scripted_model):
+    return scripted_model
 
 
 def fix(server, *args, extra_env=None, timeout=300):

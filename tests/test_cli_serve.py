@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,18 +12,13 @@ import httpx
 import pytest
 
 from bot.dev.github.standin import GitHubStandin
+from tests.conftest import free_port
 
 
 def serve(env: dict, *args: str) -> subprocess.Popen:
     clean = {key: value for key, value in os.environ.items() if not key.startswith(("AGENTCODER_", "OPENAI_"))}
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", *args], env={**clean, **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("env, message", [

@@ -12,31 +12,9 @@ from bot.repo_config import load_repo_config
 from bot.sandbox.executor import SetupFailed
 from bot.sandbox.results import RunProblem, RunResult, parse_report
 from tests.conftest import make_repo
+from tests.samples import CALC
 
 pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
-
-CALC = {
-    "calc.py": """
-        def add(a, b):
-            return a - b
-    """,
-    "tests/test_calc.py": """
-        from calc import add
-
-        def test_add():
-            assert add(1, 2) == 3
-
-        def test_zero():
-            assert add(0, 0) == 0
-
-        import pytest
-
-        @pytest.mark.skip(reason="not today")
-        def test_skipped():
-            pass
-    """,
-}
-
 
 def run(sandbox, repo: Path, **kwargs) -> RunResult:
     return sandbox.run_tests(repo, load_repo_config(repo), **kwargs)

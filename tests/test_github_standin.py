@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
-import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -18,7 +16,6 @@ import githubkit.webhooks
 import httpx
 import jwt
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from githubkit import (
     AppAuthStrategy,
@@ -46,6 +43,7 @@ from githubkit_schemas.latest.models import (
 )
 
 from bot.dev.github.standin import GitHubStandin, generate_private_key_pem
+from bot.dev.serving import ThreadedServer
 from webhooks import signature
 
 APP_ID = 4242
@@ -61,19 +59,8 @@ def app_key() -> str:
 @contextmanager
 def serve(app):
     """Run an ASGI app under uvicorn on an ephemeral port of 127.0.0.1; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive()
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+    with ThreadedServer(app, name="test") as server:
+        yield server.url
 
 
 class Receiver:

@@ -18,7 +18,7 @@ from bot.outside.github import IssueInfo, PullInfo
 from bot.outside.model import Role
 from tests.conftest import make_repo
 from tests.fakes import FakeClock, FakeGitHub, FakeModel, FakeRepository, FakeRunner
-from tests.test_loop_unit import REPO, RIGHT, RIGHT_FIRST, TESTS, WRONG, judge
+from tests.samples import REPO, RIGHT, RIGHT_FIRST, TESTS, WRONG, judge
 
 FULL_NAME, BOT, MAINTAINER = "octo/textutil", "agentcoder[bot]", "maintainer"
 

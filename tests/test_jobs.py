@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,13 +16,6 @@ from bot.redact import describe_error
 def job(issue: int = 1, repo: str = "octo/widgets", trigger: str = "label", delivery: str = "d") -> Job:
     return Job(repo=repo, installation_id=99, issue_number=issue, trigger=trigger, sender="maint",
                delivery_id=delivery)
-
-
-@pytest.fixture
-def queue(tmp_path: Path):
-    q = SqliteQueue(tmp_path / "jobs.db")
-    yield q
-    q.close()
 
 
 def wait_for(condition, timeout: float = 5.0) -> None:

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-
 import pytest
 
 from bot.config import load_settings
 from bot.dev.openai_server import Fault, ScriptedOpenAI
 from bot.outside.model import LLMError, ModelClient, Reply, is_loopback
+from tests.conftest import free_port
 
 KEY = "sk-test-7f3a9c1e5b"
 HELLO = [{"role": "user", "content": "hello"}]
 
 
 @pytest.fixture
-def server() -> Iterator[ScriptedOpenAI]:
+def server(scripted_model: ScriptedOpenAI) -> ScriptedOpenAI:
     """A started stand-in with an empty script."""
-    with ScriptedOpenAI() as running:
-        yield running
+    return scripted_model
 
 
 def model_client(server: ScriptedOpenAI, **kwargs: object) -> ModelClient:
@@ -27,13 +24,6 @@ def model_client(server: ScriptedOpenAI, **kwargs: object) -> ModelClient:
     kwargs.setdefault("api_key", KEY)
     return ModelClient({"programmer": "coder-model", "test_designer": "tester-model"},
                        base_url=server.base_url, **kwargs)
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_each_role_asks_its_own_model(server: ScriptedOpenAI) -> None:
@@ -114,7 +104,7 @@ def test_timeout_fails_quickly_naming_seconds_and_setting(server: ScriptedOpenAI
 
 
 def test_unreachable_server_names_the_base_url() -> None:
-    base_url = f"http://127.0.0.1:{closed_port()}/v1"
+    base_url = f"http://127.0.0.1:{free_port()}/v1"
     llm = ModelClient({"programmer": "m"}, base_url=base_url, api_key=KEY, max_retries=0)
     with pytest.raises(LLMError) as caught:
         llm.complete("programmer", HELLO)
@@ -123,7 +113,7 @@ def test_unreachable_server_names_the_base_url() -> None:
 
 
 def test_credentials_in_the_base_url_are_not_shown() -> None:
-    port = closed_port()
+    port = free_port()
     llm = ModelClient({"programmer": "m"}, base_url=f"http://user:hunter2@127.0.0.1:{port}/v1", max_retries=0)
     with pytest.raises(LLMError) as caught:
         llm.complete("programmer", HELLO)

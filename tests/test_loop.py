@@ -6,77 +6,22 @@ import pytest
 
 from bot.dev.openai_server import Fault, ScriptedOpenAI
 from bot.loop.agent_loop import AgentLoop, LoopLimits
-from bot.loop.agents import Issue, Programmer, TestDesigner
+from bot.loop.agents import Programmer, TestDesigner
 from bot.loop.outcome import Stop
 from bot.outside.model import ModelClient
 from bot.outside.workspace import Workspace
 from tests.conftest import make_repo
+from tests.samples import (
+    DESIGNED_TESTS,
+    DESIGNER_MODEL,
+    ISSUE,
+    PROGRAMMER_MODEL,
+    RIGHT_FIX,
+    SLUGIFY_REPO,
+    WRONG_FIX,
+)
 
 pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
-
-PROGRAMMER_MODEL, DESIGNER_MODEL = "coder-model", "tester-model"
-
-SLUGIFY_REPO = {
-    "textutil.py": '''
-        def slugify(text):
-            """Lower-case words joined by dashes."""
-            return text.lower().replace(" ", "-")
-    ''',
-    "tests/test_textutil.py": '''
-        from textutil import slugify
-
-        def test_simple():
-            assert slugify("Hello World") == "hello-world"
-    ''',
-}
-
-ISSUE = Issue("slugify keeps punctuation", "slugify('Hello, World!') should give 'hello-world', not 'hello,-world!'.", 7)
-
-DESIGNED_TESTS = '''Here are the tests.
-
-```python
-def test_punctuation_removed():
-    """Punctuation is dropped from the slug."""
-    from textutil import slugify
-    assert slugify("Hello, World!") == "hello-world"
-
-
-def test_plain_words_still_work():
-    """Plain words keep working."""
-    from textutil import slugify
-    assert slugify("a b") == "a-b"
-
-
-def test_large_input():
-    """A long title is handled."""
-    from textutil import slugify
-    assert slugify("word! " * 5000) == "-".join(["word"] * 5000)
-```
-'''
-
-WRONG_FIX = '''Clarify: punctuation must go.
-Plan: strip commas only.
-
-textutil.py
-<<<<<<< SEARCH
-    return text.lower().replace(" ", "-")
-=======
-    return text.lower().replace(",", "").replace(" ", "-")
->>>>>>> REPLACE
-'''
-
-RIGHT_FIX = '''Plan: keep only letters, digits and spaces, then join the words with dashes.
-
-textutil.py
-<<<<<<< SEARCH
-    return text.lower().replace(",", "").replace(" ", "-")
-=======
-    import re
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    return "-".join(words)
->>>>>>> REPLACE
-'''
-
 
 @pytest.fixture
 def models():

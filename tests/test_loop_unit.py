@@ -10,55 +10,15 @@ import re
 import pytest
 
 from bot.loop.agent_loop import AgentLoop, LoopLimits
-from bot.loop.agents import Issue, Programmer, TestDesigner
+from bot.loop.agents import Programmer, TestDesigner
 from bot.loop.outcome import Stop
 from bot.outside.model import LLMError, Role
 from bot.outside.workspace import Workspace
 from bot.sandbox.results import RunProblem, RunResult, SetupFailed
 from tests.conftest import make_repo
 from tests.fakes import FakeClock, FakeModel, FakeRunner, run_of, uncollectable
-
-SUITE = "tests/test_textutil.py::test_simple"
-NEW = "tests/agentcoder/test_issue_7.py::test_punctuation_removed"
-REPO = {
-    "textutil.py": 'def slugify(text):\n    """Lower-case words joined by dashes."""\n    return text.lower().replace(" ", "-")\n',
-    "tests/test_textutil.py": "from textutil import slugify\n\ndef test_simple():\n    assert slugify('a b') == 'a-b'\n",
-}
-ISSUE = Issue("slugify keeps punctuation", "slugify('Hello, World!') should give 'hello-world'.", 7)
-TESTS = '''```python
-def test_punctuation_removed():
-    """Punctuation is dropped."""
-    from textutil import slugify
-    assert slugify("Hello, World!") == "hello-world"
-```'''
-WRONG = '''Plan: strip commas only.
-
-textutil.py
-<<<<<<< SEARCH
-    return text.lower().replace(" ", "-")
-=======
-    return text.lower().replace(",", "").replace(" ", "-")
->>>>>>> REPLACE
-'''
-RIGHT = '''Plan: keep letters and digits only.
-
-textutil.py
-<<<<<<< SEARCH
-    return text.lower().replace(",", "").replace(" ", "-")
-=======
-    return "-".join(re.findall("[a-z0-9]+", text.lower()))
->>>>>>> REPLACE
-'''
-RIGHT_FIRST = RIGHT.replace('.replace(",", "").replace(" ", "-")', '.replace(" ", "-")')
-
-
-def judge(files: dict[str, str], selection: tuple[str, ...]) -> RunResult:
-    """Decide like the real tests would: the new test passes once slugify drops punctuation."""
-    fixed = "re.findall" in files["textutil.py"]
-    if selection:
-        message = "" if fixed else "AssertionError: assert 'hello,-world!' == 'hello-world'"
-        return run_of({NEW: "passed" if fixed else "failed"}, messages={NEW: message})
-    return run_of({SUITE: "passed"})
+from tests.samples import NEW, REPO, RIGHT, RIGHT_FIRST, SUITE, TESTS, WRONG, judge
+from tests.samples import TEXTUTIL_ISSUE as ISSUE
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -13,10 +12,9 @@ from bot.dev.openai_server import Fault, ScriptedOpenAI, count_tokens
 
 
 @pytest.fixture
-def server() -> Iterator[ScriptedOpenAI]:
+def server(scripted_model: ScriptedOpenAI) -> ScriptedOpenAI:
     """A started stand-in with an empty script."""
-    with ScriptedOpenAI() as running:
-        yield running
+    return scripted_model
 
 
 def client(server: ScriptedOpenAI, **kwargs: object) -> openai.OpenAI:

@@ -7,34 +7,8 @@ import copy
 import pytest
 
 from bot.app.queue import Job
+from tests.payloads import BOT, comment, labeled
 from webhooks.routes import route
-
-BOT = "agentcoder[bot]"
-
-
-def labeled(label: str = "agentcoder", sender: dict | None = None) -> dict:
-    return {
-        "action": "labeled",
-        "label": {"name": label},
-        "issue": {"number": 7, "title": "Crash on empty input", "user": {"login": "alice", "type": "User"}},
-        "repository": {"full_name": "octo/widgets"},
-        "installation": {"id": 4242},
-        "sender": sender or {"login": "maint", "type": "User"},
-    }
-
-
-def comment(body: str, pr_author: str = BOT, sender: dict | None = None, on_pr: bool = True) -> dict:
-    issue = {"number": 12, "user": {"login": pr_author, "type": "Bot"}}
-    if on_pr:
-        issue["pull_request"] = {"url": "http://127.0.0.1/repos/octo/widgets/pulls/12"}
-    return {
-        "action": "created",
-        "comment": {"body": body, "user": sender or {"login": "maint", "type": "User"}},
-        "issue": issue,
-        "repository": {"full_name": "octo/widgets"},
-        "installation": {"id": 4242},
-        "sender": sender or {"login": "maint", "type": "User"},
-    }
 
 
 def run(event: str, payload: dict) -> Job | None:

@@ -16,6 +16,7 @@ from bot.app.queue import Job, JobResult, SqliteQueue
 from bot.app.workers import WorkerPool
 from bot.config import ConfigError, load_settings
 from bot.dev.serving import ThreadedServer
+from tests.payloads import comment, labeled, user
 from webhooks import signature as signature_module
 from webhooks.app import create_app
 
@@ -34,13 +35,6 @@ def settings(tmp_path: Path, **overrides):
     values = {"webhook_secret": SECRET, "admin_token": ADMIN, "database_url": f"sqlite:///{tmp_path}/jobs.db"}
     values.update(overrides)
     return load_settings(**values)
-
-
-@pytest.fixture
-def queue(tmp_path: Path):
-    q = SqliteQueue(tmp_path / "jobs.db")
-    yield q
-    q.close()
 
 
 @pytest.fixture
@@ -63,29 +57,6 @@ def deliver(client: httpx.Client, event: str, payload: dict, *, delivery: str | 
     if sha256:
         headers["X-Hub-Signature-256"] = signature or signature_module.sign(secret, body)
     return client.post("/webhooks", content=body, headers=headers)
-
-
-def labeled(issue: int = 7, sender: str = "maint", sender_type: str = "User") -> dict:
-    return {
-        "action": "labeled",
-        "label": {"name": "agentcoder"},
-        "issue": {"number": issue, "title": "Crash", "user": {"login": "alice", "type": "User"}},
-        "repository": {"full_name": "octo/widgets"},
-        "installation": {"id": 4242},
-        "sender": {"login": sender, "type": sender_type},
-    }
-
-
-def retry_comment(body: str, pr_author: str = BOT) -> dict:
-    return {
-        "action": "created",
-        "comment": {"body": body, "user": {"login": "maint", "type": "User"}},
-        "issue": {"number": 12, "user": {"login": pr_author, "type": "Bot"},
-                  "pull_request": {"url": "http://127.0.0.1/pulls/12"}},
-        "repository": {"full_name": "octo/widgets"},
-        "installation": {"id": 4242},
-        "sender": {"login": "maint", "type": "User"},
-    }
 
 
 def test_a_signed_label_delivery_queues_a_job_and_answers_202(client, queue):
@@ -146,20 +117,20 @@ def test_ping_is_acknowledged_and_ignored(client, queue):
 
 @pytest.mark.parametrize("sender, sender_type", [("agentcoder[bot]", "Bot"), ("renovate[bot]", "Bot"), ("robo", "Bot")])
 def test_bot_senders_are_ignored(client, queue, sender, sender_type):
-    response = deliver(client, "issues", labeled(sender=sender, sender_type=sender_type))
+    response = deliver(client, "issues", labeled(sender=user(sender, sender_type)))
     assert response.status_code == 200 and response.json() == {"status": "ignored"}
     assert queue.recent() == []
 
 
 def test_retry_by_a_human_on_the_bots_pr_queues_a_retry_job_with_guidance(client, queue):
-    response = deliver(client, "issue_comment", retry_comment("/agentcoder retry keep the public API unchanged"))
+    response = deliver(client, "issue_comment", comment("/agentcoder retry keep the public API unchanged"))
     assert response.status_code == 202
     [stored] = queue.recent()
     assert (stored.trigger, stored.issue_number, stored.guidance) == ("retry", 12, "keep the public API unchanged")
 
 
 def test_retry_on_a_pr_the_bot_did_not_open_is_ignored(client, queue):
-    response = deliver(client, "issue_comment", retry_comment("/agentcoder retry", pr_author="alice"))
+    response = deliver(client, "issue_comment", comment("/agentcoder retry", pr_author="alice"))
     assert response.status_code == 200 and response.json() == {"status": "ignored"}
     assert queue.recent() == []
 
