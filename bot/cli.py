@@ -86,7 +86,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _progress(message: str) -> None:
+def _progress(message: object) -> None:
     print(f"[agentcoder] {message}", file=sys.stderr, flush=True)
 
 
@@ -95,8 +95,8 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app.reports import markdown_log
     from bot.loop.agents import Issue
     from bot.loop.fix import NotFixable, branch_for, run_fix
-    from bot.loop.outcome import Stop
     from bot.outside.workspace import Workspace, WorkspaceError, temporary_directory
+    from bot.repo_config import RepoConfigError, load_repo_config
 
     if not args.path.is_dir():
         raise UsageError(f"{args.path} is not a directory")
@@ -108,19 +108,17 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     else:
         text = args.issue
     issue = Issue.from_text(text)
-    model = composition.build_model(settings)
-    sandbox = composition.build_sandbox(settings)
-    loop = composition.build_loop(settings, sandbox, model, progress=_progress)
     with temporary_directory("agentcoder-fix-") as scratch:
         try:
             workspace = Workspace.clone_local(args.path, scratch / "work")
+            load_repo_config(workspace.path)  # a malformed .agentcoder.yml is a usage error, found before any set-up
+            model = composition.build_model(settings)
+            loop = composition.build_loop(settings, composition.build_sandbox(settings), model, progress=_progress)
             outcome = run_fix(loop, workspace, issue, branch_for(issue))
             if outcome.commit:
                 workspace.publish_to_local(args.path, outcome.branch)
-        except (NotFixable, WorkspaceError) as exc:
+        except (NotFixable, WorkspaceError, RepoConfigError) as exc:
             raise UsageError(str(exc)) from exc
-    if outcome.stop is Stop.CONFIG_ERROR:
-        raise UsageError(outcome.stop_reason)
     print(markdown_log(outcome))
     if outcome.commit:
         print(f"The {'fix' if outcome.resolved else 'best attempt'} is on branch {outcome.branch} "

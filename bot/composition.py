@@ -18,12 +18,13 @@ from bot.app.workers import WorkerPool
 from bot.config import ConfigError, Settings
 from bot.loop.agent_loop import AgentLoop, LoopLimits
 from bot.loop.agents import Programmer, TestDesigner
+from bot.loop.outcome import StepEvent
 from bot.outside.github import GitHubApp, GitHubError
 from bot.outside.model import LLMError, ModelClient
 from bot.sandbox.executor import Sandbox, SandboxUnavailable
 from webhooks.app import create_app
 
-Progress = Callable[[str], None]
+Progress = Callable[[StepEvent], None]
 
 
 def build_sandbox(settings: Settings) -> Sandbox:

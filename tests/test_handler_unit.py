@@ -72,6 +72,10 @@ def test_a_label_from_a_maintainer_opens_a_draft_pr_and_keeps_one_status_comment
     statuses = repo.statuses[7]
     assert statuses[0].startswith("AgentCoder is working on this issue")
     assert statuses[-1] == f"AgentCoder opened draft pull request #{number}: resolved in iteration 2."
+    # The loop's design and programmer steps show in the status comment; test runs do not.
+    assert statuses[1:-1] == ["AgentCoder is working on this: test designer: writing tests (attempt 1).",
+                              "AgentCoder is working on this: iteration 1: programmer.",
+                              "AgentCoder is working on this: iteration 2: programmer."]
     assert repo.reactions == [(7, "eyes")] and not repo.comments
 
 

@@ -14,7 +14,7 @@ from bot.app.reports import failure_report, pr_body
 from bot.loop.agent_loop import AgentLoop
 from bot.loop.agents import Issue
 from bot.loop.fix import NotFixable, branch_for, issue_branch, issue_of_branch, run_fix
-from bot.loop.outcome import Outcome, Stop
+from bot.loop.outcome import Outcome, Step, StepEvent, Stop
 from bot.outside.github import IssueInfo
 from bot.outside.workspace import Workspace, temporary_directory
 from bot.redact import describe_error
@@ -25,7 +25,7 @@ LOCKED_REFUSAL = "This conversation is locked, so AgentCoder will not work on it
 # Stops that end a job without a report of the loop's work (the status comment already says why).
 _NO_REPORT = (Stop.CANCELLED, Stop.CONFIG_ERROR)
 
-LoopFactory = Callable[[Callable[[], bool], Callable[[str], None]], AgentLoop]
+LoopFactory = Callable[[Callable[[], bool], Callable[[StepEvent], None]], AgentLoop]
 
 
 class JobHandler:
@@ -129,9 +129,9 @@ class JobHandler:
 
         A new branch is pushed with force (it is the bot's own); commits on an existing PR branch fast-forward.
         """
-        def progress(message: str) -> None:
-            if message.startswith(("iteration", "test designer")) and "running" not in message:
-                status(f"AgentCoder is working on this: {message}.")
+        def progress(event: StepEvent) -> None:
+            if event.step in (Step.TEST_DESIGN, Step.PROGRAMMER):
+                status(f"AgentCoder is working on this: {event.text}.")
 
         with temporary_directory("agentcoder-job-") as scratch:
             workspace = Workspace.clone_remote(url, github.token(), scratch / "work", clone_branch)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from bot.loop.outcome import Outcome, TestSummary
 from bot.outside.model import Role
+from bot.sandbox.summary import counts_text
 
 GITHUB_BODY_LIMIT = 65_536
 KIND_LABEL = {"fail_to_pass": "fail-to-pass", "regression": "regression", "unverified": "unverified"}
 
 
 def _counts(summary: TestSummary) -> str:
-    text = f"{summary.passed} passed, {summary.failed} failed, {summary.errors} errors"
-    if summary.skipped:
-        text += f", {summary.skipped} skipped"
-    return text + (f" ({summary.problem})" if summary.problem else "")
+    text = counts_text(summary.passed, summary.failed, summary.errors, summary.skipped, always_skipped=False)
+    return text + (f" ({summary.problem_text})" if summary.problem_text else "")
 
 
 def _fence(text: str) -> str:

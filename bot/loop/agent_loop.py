@@ -21,6 +21,8 @@ from bot.loop.outcome import (
     GeneratedTest,
     Iteration,
     Outcome,
+    Step,
+    StepEvent,
     Stop,
     TestSummary,
     Usage,
@@ -69,7 +71,7 @@ class AgentLoop:
     """Runs the programmer, the test designer and the executor until the issue is fixed or a budget runs out."""
 
     def __init__(self, sandbox: TestRunner, programmer: Programmer, designer: TestDesigner, limits: LoopLimits = LoopLimits(),
-                 *, is_cancelled: Callable[[], bool] = lambda: False, progress: Callable[[str], None] = lambda _: None,
+                 *, is_cancelled: Callable[[], bool] = lambda: False, progress: Callable[[StepEvent], None] = lambda _: None,
                  clock: Clock = time.monotonic):
         self.sandbox = sandbox
         self.programmer = programmer
@@ -107,7 +109,7 @@ class AgentLoop:
     # -- the boxes of the figure ------------------------------------------------------------
 
     def _baseline(self, workspace: Workspace, config: RepoConfig, outcome: Outcome) -> TestSummary:
-        self.progress("running the existing tests on the unchanged code")
+        self.progress(StepEvent(Step.BASELINE, "running the existing tests on the unchanged code"))
         run = self._run_suite(workspace, config, outcome)
         baseline = TestSummary.of(run)
         if baseline.failing:
@@ -123,7 +125,7 @@ class AgentLoop:
         for attempt in range(1, self.limits.max_test_design_attempts + 1):
             if not self._check_budgets(outcome):
                 return
-            self.progress(f"test designer: writing tests (attempt {attempt})")
+            self.progress(StepEvent(Step.TEST_DESIGN, f"test designer: writing tests (attempt {attempt})"))
             design = self.designer.design(issue, interfaces, outcome.test_file, config.instructions, problem, previous)
             self._count(outcome, Role.TEST_DESIGNER, design.reply)
             problem, previous = design.problem, design.code
@@ -156,7 +158,7 @@ class AgentLoop:
             if not self._check_budgets(outcome):
                 break
             began, model_before, test_before = self.clock(), outcome.model_s, outcome.test_s
-            self.progress(f"iteration {number}: programmer")
+            self.progress(StepEvent(Step.PROGRAMMER, f"iteration {number}: programmer", number))
             proposal = self.programmer.propose(feedback)
             usage = self._count(outcome, Role.PROGRAMMER, proposal.reply)
             applied = apply_edits(proposal.parsed.blocks, workspace.read, refuse)
@@ -167,7 +169,7 @@ class AgentLoop:
                 problems.append("Your answer held no SEARCH/REPLACE blocks, so nothing changed. Answer with edits.")
             if proposal.reply.truncated:
                 problems.append("Your answer was cut off at the model's length limit; send fewer, smaller blocks.")
-            self.progress(f"iteration {number}: running the tests")
+            self.progress(StepEvent(Step.TESTS, f"iteration {number}: running the tests", number))
             suite, new_tests, regressions, failures = self._judge(workspace, config, outcome)
             changed = [path for path in workspace.changed_files(start) if path != outcome.test_file]
             feedback = self._feedback(number, workspace, problems, failures, outcome, changed)
@@ -242,14 +244,14 @@ class AgentLoop:
     def _run_suite(self, workspace: Workspace, config: RepoConfig, outcome: Outcome) -> RunResult:
         run = self.sandbox.run_tests(workspace.path, config)
         outcome.test_s += run.duration_s
-        self.progress(f"suite: {format_counts(run)}")
+        self.progress(StepEvent(Step.TESTS, f"suite: {format_counts(run)}"))
         return run
 
     def _run_new_tests(self, workspace: Workspace, config: RepoConfig, code: str, outcome: Outcome) -> RunResult:
         run = self.sandbox.run_tests(workspace.path, config, extra_files={outcome.test_file: code},
                                      selection=[outcome.test_file])
         outcome.test_s += run.duration_s
-        self.progress(f"new tests: {format_counts(run)}")
+        self.progress(StepEvent(Step.TESTS, f"new tests: {format_counts(run)}"))
         return run
 
     @staticmethod

@@ -21,6 +21,27 @@ class Stop(StrEnum):
     CONFIG_ERROR = "config_error"
 
 
+class Step(StrEnum):
+    """Which box of the paper's figure the loop is in (what a progress event is about)."""
+
+    BASELINE = "baseline"
+    TEST_DESIGN = "test_design"
+    PROGRAMMER = "programmer"
+    TESTS = "tests"
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One progress event of the loop: the step, and a line for a person."""
+
+    step: Step
+    text: str
+    iteration: int | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass
 class Usage:
     """Tokens and model time of one agent."""

@@ -7,13 +7,20 @@ from bot.sandbox.results import RunResult
 SYMBOL = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}
 
 
+def counts_text(passed: int, failed: int, errors: int, skipped: int, *, seconds: float | None = None,
+                always_skipped: bool = True) -> str:
+    """`3 passed, 1 failed, 0 errors, 0 skipped in 1.2 s`: the one way a run's counts are written."""
+    text = f"{passed} passed, {failed} failed, {errors} errors"
+    if skipped or always_skipped:
+        text += f", {skipped} skipped"
+    return text + (f" in {seconds:.1f} s" if seconds is not None else "")
+
+
 def format_counts(result: RunResult) -> str:
-    """`3 passed, 1 failed, 0 errors, 0 skipped in 1.2 s`."""
+    """`3 passed, 1 failed, 0 errors, 0 skipped in 1.2 s` for one sandboxed run."""
     errors = result.count("error") + len(result.collection_errors)
-    return (
-        f"{result.count('passed')} passed, {result.count('failed')} failed, {errors} errors, "
-        f"{result.count('skipped')} skipped in {result.duration_s:.1f} s"
-    )
+    return counts_text(result.count("passed"), result.count("failed"), errors, result.count("skipped"),
+                       seconds=result.duration_s)
 
 
 def format_run(result: RunResult, max_message_lines: int = 15) -> str:
