@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-from bot import composition
 from bot.config import ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -57,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder check PATH`: the repository's suite in the sandbox, summarised."""
+    from bot import composition
     from bot.repo_config import RepoConfigError, load_repo_config
     from bot.sandbox.executor import SetupFailed
     from bot.sandbox.summary import format_run
@@ -92,6 +92,7 @@ def _progress(message: object) -> None:
 
 def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder fix PATH`: the whole loop on a local checkout; the result lands on a new branch."""
+    from bot import composition
     from bot.app.reports import markdown_log
     from bot.loop.agents import Issue
     from bot.loop.fix import NotFixable, branch_for, run_fix
@@ -133,6 +134,7 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder bench humaneval|mbpp`: score given completions, or run the agents, the paper's protocol."""
+    from bot import composition
     from bot.bench.run import BenchInputError, run_bench
 
     sandbox = composition.build_sandbox(settings)
@@ -176,13 +178,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _service(settings: Settings, recover: bool = True) -> composition.Service:
+def _service(settings: Settings, recover: bool = True):
+    from bot import composition
     settings.require_github_app()
     return composition.build_service(settings, recover=recover)
 
 
 def cmd_playground(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder playground`: the whole App flow offline, printing the PR the bot opened."""
+    from bot import composition
     from bot.dev.playground import PlaygroundError, format_result, run_playground
 
     sandbox = composition.build_sandbox(settings)
