@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     sandbox_setup_network: str = "none"
     sandbox_wheelhouse: Path | None = None
 
+    # The Docker daemon the sandboxes run on: Docker's own variables, read here like every other setting.
+    docker_host: str | None = Field(default=None, validation_alias="DOCKER_HOST")
+    docker_tls_verify: str | None = Field(default=None, validation_alias="DOCKER_TLS_VERIFY")
+    docker_cert_path: str | None = Field(default=None, validation_alias="DOCKER_CERT_PATH")
+
     @field_validator("sandbox_setup_network")
     @classmethod
     def _known_network(cls, value: str) -> str:
@@ -75,6 +80,12 @@ class Settings(BaseSettings):
         if value < 1:
             raise ValueError("must be at least 1")
         return value
+
+    def docker_environment(self) -> dict[str, str]:
+        """Docker's client variables as the Docker SDK reads them (empty: the local socket)."""
+        values = {"DOCKER_HOST": self.docker_host, "DOCKER_TLS_VERIFY": self.docker_tls_verify,
+                  "DOCKER_CERT_PATH": self.docker_cert_path}
+        return {name: value for name, value in values.items() if value}
 
     @property
     def programmer_model_name(self) -> str:
@@ -119,7 +130,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        env = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}.get(
+        env = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL", "docker_host": "DOCKER_HOST",
+               "docker_tls_verify": "DOCKER_TLS_VERIFY", "docker_cert_path": "DOCKER_CERT_PATH"}.get(
             field, f"AGENTCODER_{field.upper()}"
         )
         raise ConfigError(f"{env}: {first['msg']}") from exc

@@ -112,7 +112,7 @@ class Sandbox:
     def from_settings(cls, settings) -> Sandbox:
         """Connect to the Docker daemon and check that the base image is there."""
         try:
-            client = docker.from_env(timeout=600)
+            client = docker.from_env(timeout=600, environment=settings.docker_environment())
             client.ping()
         except docker.errors.DockerException as exc:
             raise SandboxUnavailable(
