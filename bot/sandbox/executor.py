@@ -258,7 +258,6 @@ class Sandbox:
             out_of_memory=exit_.oom,
             output=exit_.output,
             duration_s=duration,
-            image=image,
         )
 
     def run_script(self, image: str, files: Mapping[str, str], command: Sequence[str], timeout_s: float,

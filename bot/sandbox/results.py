@@ -60,7 +60,6 @@ class RunResult:
     out_of_memory: bool = False
     output: str = ""
     duration_s: float = 0.0
-    image: str = ""
 
     def count(self, outcome: str) -> int:
         """How many tests ended with this outcome."""
