@@ -311,7 +311,8 @@ class ConcurrentContainers:
     """A sandbox that counts the containers it starts and how many ran at the same time."""
 
     def __init__(self, inner):
-        self.inner, self.containers, self.running, self.peak = inner, 0, 0, 0
+        self.inner, self.limits = inner, inner.limits
+        self.containers, self.running, self.peak = 0, 0, 0
         self.lock = threading.Lock()
 
     def run_script(self, *args, **kwargs):
