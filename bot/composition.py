@@ -47,7 +47,7 @@ def build_loop(settings: Settings, sandbox: Sandbox, model: ModelClient, *,
                is_cancelled: Callable[[], bool] = lambda: False, progress: Progress = lambda _: None) -> AgentLoop:
     """The paper's loop with its two agents and the executor, budgets from the settings."""
     return AgentLoop(sandbox, Programmer(model), TestDesigner(model), LoopLimits.from_settings(settings),
-                     is_cancelled=is_cancelled, progress=progress)
+                     is_cancelled=is_cancelled, progress=progress, prices=settings.model_prices)
 
 
 def loop_factory(settings: Settings, sandbox: Sandbox, model: ModelClient) -> LoopFactory:

@@ -9,12 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+PRICES_EXAMPLE = '{"gpt-4o-mini": {"input": 0.15, "output": 0.60}}'
 
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message names the setting to fix."""
+
+
+class ModelPrice(BaseModel):
+    """What one model costs, in US dollars per million input (prompt) and output (completion) tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: NonNegativeFloat
+    output: NonNegativeFloat
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """Dollars for this many tokens."""
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
 
 
 class Settings(BaseSettings):
@@ -46,6 +61,8 @@ class Settings(BaseSettings):
     token_budget: int = 400_000
     wall_time_budget_s: float = 1800.0
     context_token_budget: int = 12_000
+    cost_budget_usd: float | None = None
+    model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
 
     # Store and queue
     database_url: str = "sqlite:///agentcoder.db"
@@ -72,6 +89,13 @@ class Settings(BaseSettings):
     def _known_network(cls, value: str) -> str:
         if value not in {"none", "host"}:
             raise ValueError("must be 'none' or 'host'")
+        return value
+
+    @field_validator("cost_budget_usd")
+    @classmethod
+    def _positive_budget(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be more than 0 (US dollars per job); leave it unset for no dollar budget")
         return value
 
     @field_validator("max_iterations", "concurrent_jobs", "max_test_design_attempts")
@@ -127,6 +151,12 @@ def load_settings(**overrides: object) -> Settings:
     """Read the environment once; a bad value becomes a ConfigError naming the variable."""
     try:
         return Settings(**overrides)
+    except SettingsError as exc:  # a JSON setting that is not JSON
+        field = "model_prices" if "model_prices" in str(exc) else None
+        if field is None:
+            raise ConfigError(f"a setting could not be parsed: {exc}") from exc
+        raise ConfigError(f"AGENTCODER_MODEL_PRICES: not valid JSON; expected {PRICES_EXAMPLE}"
+                          " (US dollars per million tokens)") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
@@ -134,4 +164,8 @@ def load_settings(**overrides: object) -> Settings:
                "docker_tls_verify": "DOCKER_TLS_VERIFY", "docker_cert_path": "DOCKER_CERT_PATH"}.get(
             field, f"AGENTCODER_{field.upper()}"
         )
+        if field == "model_prices":
+            where = ".".join(str(part) for part in first["loc"][1:])
+            raise ConfigError(f"{env}: {where + ': ' if where else ''}{first['msg']}; expected {PRICES_EXAMPLE}"
+                              " (US dollars per million tokens)") from exc
         raise ConfigError(f"{env}: {first['msg']}") from exc

@@ -129,3 +129,19 @@ def test_protected_paths_are_refused_and_instructions_reach_both_agents(sandbox,
     assert "re.findall" not in workspace.read("textutil.py")
     for model in (PROGRAMMER_MODEL, DESIGNER_MODEL):
         assert "Never touch the public API." in server.requests_for(model)[0]["messages"][0]["content"]
+
+
+def test_cost_budget_stops_the_loop_like_the_token_budget(sandbox, models, tmp_path):
+    from bot.config import ModelPrice
+
+    server, client = models
+    server.add(DESIGNER_MODEL, DESIGNED_TESTS)
+    workspace = Workspace(make_repo(tmp_path / "repo", SLUGIFY_REPO))
+    # The designer's one answer costs far more than the budget: the programmer is never asked.
+    prices = {DESIGNER_MODEL: ModelPrice(input=1_000.0, output=1_000.0)}
+    loop = AgentLoop(sandbox, Programmer(client), TestDesigner(client), LoopLimits(cost_budget_usd=0.01), prices=prices)
+    outcome = loop.run(workspace, ISSUE)
+    assert outcome.stop is Stop.BUDGET and outcome.stop_reason.startswith("cost budget spent ($")
+    assert outcome.stop_reason.endswith(" of $0.0100)")
+    assert outcome.iterations == [] and server.requests_for(PROGRAMMER_MODEL) == []
+    assert outcome.tokens["test_designer"].cost_usd > 0.01 and outcome.tokens["programmer"].cost_usd == 0.0

@@ -13,7 +13,7 @@ def outcome(feedback: str = "FAILED t::x\nassert 1 == 2", iterations: int = 2, r
         GeneratedTest("tests/agentcoder/test_issue_12.py::test_empty", "fail_to_pass", "mean([]) raises ValueError"),
         GeneratedTest("tests/agentcoder/test_issue_12.py::test_plain", "regression", "ordinary input unchanged"),
     ]
-    result.tokens["programmer"] = Usage(1000, 200, 2, 3.0)
+    result.tokens["programmer"] = Usage(1000, 200, 2, 3.0, "m", cost_usd=None)
     result.tokens["test_designer"] = Usage(300, 150, 1, 1.0)
     for number in range(1, iterations + 1):
         result.iterations.append(Iteration(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from bot.app.ports import GitHubAccess, RepositoryClient
 from bot.app.queue import Job, JobResult
-from bot.app.reports import failure_report, pr_body
+from bot.app.reports import cost_note, failure_report, pr_body
 from bot.loop.agent_loop import AgentLoop
 from bot.loop.agents import Issue
 from bot.loop.fix import NotFixable, branch_for, issue_branch, issue_of_branch, run_fix
@@ -94,7 +94,7 @@ class JobHandler:
             status(failure_report(outcome, branch if outcome.commit else None))
             return JobResult(f"not resolved: {outcome.stop_reason}", outcome.stop.value)
         pull = github.create_draft_pull(issue.title, branch, default_branch, pr_body(outcome))
-        status(f"AgentCoder opened draft pull request #{pull.number}: {outcome.stop_reason}.")
+        status(f"AgentCoder opened draft pull request #{pull.number}: {outcome.stop_reason}{cost_note(outcome)}.")
         return JobResult(f"opened PR #{pull.number}", outcome.stop.value)
 
     def _retry(self, github: RepositoryClient, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
@@ -116,7 +116,8 @@ class JobHandler:
             return JobResult(outcome.stop_reason, outcome.stop.value)
         github.update_pull_body(pull.number, pr_body(outcome))
         if outcome.resolved:
-            status(f"AgentCoder pushed new commits: {outcome.stop_reason}. The description holds the new log.")
+            status(f"AgentCoder pushed new commits: {outcome.stop_reason}{cost_note(outcome)}."
+                   " The description holds the new log.")
             return JobResult(f"updated PR #{pull.number}", outcome.stop.value)
         status(failure_report(outcome, pull.head_ref if outcome.commit else None))
         return JobResult(f"not resolved: {outcome.stop_reason}", outcome.stop.value)

@@ -20,15 +20,30 @@ def _fence(text: str) -> str:
     return f"{fence}text\n{text.rstrip()}\n{fence}"
 
 
+def dollars(cost: float | None) -> str:
+    """`$0.0123`, or `unknown` when a model without a configured price was used."""
+    return "unknown" if cost is None else f"${cost:.4f}"
+
+
+def cost_note(outcome: Outcome) -> str:
+    """` (cost $0.0123)` for a status comment, or nothing when the cost is unknown."""
+    return "" if outcome.cost_usd is None else f" (cost {dollars(outcome.cost_usd)})"
+
+
 def usage_table(outcome: Outcome) -> str:
-    """Tokens and model time per agent, and the test and loop time."""
-    rows = ["| agent | calls | prompt tokens | completion tokens | model time |", "|---|---:|---:|---:|---:|"]
+    """Tokens, model time and cost per agent, and the test and loop time."""
+    rows = ["| agent | calls | prompt tokens | completion tokens | model time | model | cost |",
+            "|---|---:|---:|---:|---:|---|---:|"]
     for agent, usage in outcome.tokens.items():
+        model = f"`{usage.model}`" if usage.model else "—"
         rows.append(f"| {agent.replace('_', ' ')} | {usage.calls} | {usage.prompt_tokens} | {usage.completion_tokens}"
-                    f" | {usage.seconds:.1f} s |")
-    rows.append(f"| test executor | — | — | — | {outcome.test_s:.1f} s |")
+                    f" | {usage.seconds:.1f} s | {model} | {dollars(usage.cost_usd)} |")
+    rows.append(f"| test executor | — | — | — | {outcome.test_s:.1f} s | — | — |")
+    unpriced = sorted({model for usage in outcome.tokens.values() if usage.cost_usd is None
+                       for model in usage.model.split(", ")})
+    cost = dollars(outcome.cost_usd) if not unpriced else f"unknown (no price configured for {', '.join(unpriced)})"
     rows.append(f"\nWall time {outcome.wall_s:.1f} s (loop overhead {outcome.overhead_s:.1f} s), "
-                f"{outcome.total_tokens} tokens in all.")
+                f"{outcome.total_tokens} tokens in all, cost {cost}.")
     return "\n".join(rows)
 
 
@@ -109,7 +124,7 @@ def pr_body(outcome: Outcome, *, limit: int = GITHUB_BODY_LIMIT - 1_000) -> str:
 
 def failure_report(outcome: Outcome, branch: str | None, *, limit: int = GITHUB_BODY_LIMIT - 1_000) -> str:
     """What to tell the issue when the loop did not succeed, with the log and where the best attempt is."""
-    head = f"AgentCoder could not resolve this issue: {outcome.stop_reason}.\n\n"
+    head = f"AgentCoder could not resolve this issue: {outcome.stop_reason}{cost_note(outcome)}.\n\n"
     if branch and outcome.files_changed:
         head += f"The best attempt (iteration {outcome.best_iteration}) is on branch `{branch}`.\n\n"
     return _fit(head, markdown_log(outcome), "", limit)

@@ -25,6 +25,7 @@ from bot.loop.outcome import (
     StepEvent,
     Stop,
     TestSummary,
+    Prices,
     Usage,
 )
 from bot.loop.ports import Clock, TestRunner
@@ -52,12 +53,13 @@ class LoopLimits:
     token_budget: int = 400_000
     wall_time_budget_s: float = 1800.0
     context_token_budget: int = 12_000
+    cost_budget_usd: float | None = None  # None: no dollar budget
 
     @classmethod
     def from_settings(cls, settings) -> LoopLimits:
         """The budgets configured in the settings."""
         return cls(settings.max_iterations, settings.max_test_design_attempts, settings.token_budget,
-                   settings.wall_time_budget_s, settings.context_token_budget)
+                   settings.wall_time_budget_s, settings.context_token_budget, settings.cost_budget_usd)
 
 
 def test_file_for(issue: Issue) -> str:
@@ -72,7 +74,7 @@ class AgentLoop:
 
     def __init__(self, sandbox: TestRunner, programmer: Programmer, designer: TestDesigner, limits: LoopLimits = LoopLimits(),
                  *, is_cancelled: Callable[[], bool] = lambda: False, progress: Callable[[StepEvent], None] = lambda _: None,
-                 clock: Clock = time.monotonic):
+                 clock: Clock = time.monotonic, prices: Prices | None = None):
         self.sandbox = sandbox
         self.programmer = programmer
         self.designer = designer
@@ -80,6 +82,7 @@ class AgentLoop:
         self.is_cancelled = is_cancelled
         self.progress = progress
         self.clock = clock
+        self.prices = dict(prices or {})
         self._started = 0.0
 
     def run(self, workspace: Workspace, issue: Issue, guidance: str = "") -> Outcome:
@@ -304,6 +307,10 @@ class AgentLoop:
         if outcome.total_tokens >= self.limits.token_budget:
             outcome.stopped(Stop.BUDGET, f"token budget spent ({outcome.total_tokens} of {self.limits.token_budget})")
             return False
+        cost, dollars = outcome.cost_usd, self.limits.cost_budget_usd
+        if dollars is not None and cost is not None and cost >= dollars:
+            outcome.stopped(Stop.BUDGET, f"cost budget spent (${cost:.4f} of ${dollars:.4f})")
+            return False
         if self.clock() - self._started > self.limits.wall_time_budget_s:
             outcome.stopped(Stop.BUDGET, f"wall-time budget spent ({self.limits.wall_time_budget_s:.0f} s)")
             return False
@@ -311,7 +318,7 @@ class AgentLoop:
 
     def _count(self, outcome: Outcome, agent: str, reply) -> Usage:
         usage = Usage()
-        usage.add(reply)
+        usage.add(reply, self.prices)
         outcome.tokens[agent].merge(usage)
         outcome.model_s += reply.seconds
         return usage

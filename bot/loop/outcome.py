@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from bot.outside.model import Reply, Role
 from bot.sandbox.results import RunProblem, RunResult
@@ -42,21 +44,36 @@ class StepEvent:
         return self.text
 
 
+class Price(Protocol):
+    """A model's price (`bot.config.ModelPrice`): dollars for a number of tokens."""
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float: ...
+
+
+Prices = Mapping[str, Price]
+
+
 @dataclass
 class Usage:
-    """Tokens and model time of one agent."""
+    """Tokens, model time and dollars of one agent, on the model(s) it asked for."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     calls: int = 0
     seconds: float = 0.0
+    model: str = ""  # the model the agent asked for ("a, b" if it changed within a run)
+    cost_usd: float | None = 0.0  # None: a model without a configured price was used (cost unknown)
 
-    def add(self, reply: Reply) -> None:
-        """Count one model answer."""
+    def add(self, reply: Reply, prices: Prices | None = None) -> None:
+        """Count one model answer, priced by the model it came from (unknown when that has no price)."""
         self.prompt_tokens += reply.prompt_tokens
         self.completion_tokens += reply.completion_tokens
         self.calls += 1
         self.seconds += reply.seconds
+        self._add_model(reply.model)
+        price = (prices or {}).get(reply.model)
+        cost = None if price is None else price.cost(reply.prompt_tokens, reply.completion_tokens)
+        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
 
     def merge(self, other: Usage) -> None:
         """Add another tally to this one."""
@@ -64,6 +81,14 @@ class Usage:
         self.completion_tokens += other.completion_tokens
         self.calls += other.calls
         self.seconds += other.seconds
+        if other.calls:
+            for model in other.model.split(", "):
+                self._add_model(model)
+        self.cost_usd = None if self.cost_usd is None or other.cost_usd is None else self.cost_usd + other.cost_usd
+
+    def _add_model(self, model: str) -> None:
+        if model and model not in self.model.split(", "):
+            self.model = f"{self.model}, {model}" if self.model else model
 
     @property
     def total_tokens(self) -> int:
@@ -172,6 +197,12 @@ class Outcome:
         return sum(usage.total_tokens for usage in self.tokens.values())
 
     @property
+    def cost_usd(self) -> float | None:
+        """Dollars of both agents together; None when a model without a configured price was used."""
+        costs = [usage.cost_usd for usage in self.tokens.values()]
+        return None if None in costs else sum(costs)
+
+    @property
     def overhead_s(self) -> float:
         """The loop's own time: wall time minus model time minus test time."""
         return max(0.0, self.wall_s - self.model_s - self.test_s)
@@ -183,5 +214,6 @@ class Outcome:
         data["stop"] = self.stop.value
         data["resolved"] = self.resolved
         data["total_tokens"] = self.total_tokens
+        data["cost_usd"] = self.cost_usd
         data["overhead_s"] = round(self.overhead_s, 3)
         return data
