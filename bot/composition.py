@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from bot.app.handler import JobHandler, LoopFactory
+from bot.app.metrics import MeteredModel, MeteredSandbox, Metrics
 from bot.app.queue import SqliteQueue, queue_from_url
 from bot.app.workers import WorkerPool
 from bot.config import ConfigError, Settings
@@ -66,6 +67,7 @@ class Service:
     pool: WorkerPool
     queue: SqliteQueue
     bot_login: str
+    metrics: Metrics
 
 
 def build_service(settings: Settings, *, sandbox: Sandbox | None = None, recover: bool = True) -> Service:
@@ -81,7 +83,11 @@ def build_service(settings: Settings, *, sandbox: Sandbox | None = None, recover
     queue = queue_from_url(settings.database_url)
     if recover:
         queue.requeue_interrupted()
-    handler = JobHandler(github, bot_login, loop_factory(settings, sandbox, model))
-    pool = WorkerPool(queue, handler, settings.concurrent_jobs)
-    web = create_app(settings, queue, bot_login=bot_login, on_enqueue=lambda job: pool.wake())
-    return Service(web, pool, queue, bot_login)
+    metrics = Metrics(queue.count_by_state)
+    metered_sandbox = MeteredSandbox(sandbox, metrics)
+    metered_model = MeteredModel(model, metrics, settings.model_prices)
+    handler = JobHandler(github, bot_login, loop_factory(settings, metered_sandbox, metered_model),
+                         record_progress=queue.record_progress)
+    pool = WorkerPool(queue, handler, settings.concurrent_jobs, on_finished=metrics.job_finished)
+    web = create_app(settings, queue, bot_login=bot_login, on_enqueue=lambda job: pool.wake(), metrics=metrics)
+    return Service(web, pool, queue, bot_login, metrics)

@@ -16,10 +16,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bot.app.metrics import Metrics
 from bot.app.queue import Job, JobQueue
 from bot.config import ConfigError, Settings
 from bot.redact import describe_error
 from webhooks import signature
+from webhooks.dashboard import add_dashboard
 from webhooks.routes import route
 
 log = logging.getLogger(__name__)
@@ -36,11 +38,13 @@ def create_app(
     *,
     bot_login: str,
     on_enqueue: Callable[[Job], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
-    """The webhook receiver, the health check and (with an admin token) the job list."""
+    """The webhook receiver, the health check and (with an admin token) the job list, dashboard and metrics."""
     if not settings.webhook_secret:
         raise ConfigError("set AGENTCODER_WEBHOOK_SECRET to the App's webhook secret")
     secret = settings.webhook_secret
+    metrics = metrics or Metrics(queue.count_by_state)
     app = FastAPI(title="AgentCoder", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(_CatchAll)
 
@@ -78,13 +82,22 @@ def create_app(
     async def receive_webhook(request: Request) -> JSONResponse:
         """GitHub's deliveries: 202 when a job was queued, 200 when ignored or a duplicate."""
         body = await request.body()
+        event = request.headers.get(EVENT_HEADER, "")
         if not signature.is_valid(secret, body, request.headers.get(SIGNATURE_HEADER)):
+            metrics.delivery(event, "unauthorized")
             return JSONResponse({"error": f"missing or wrong {SIGNATURE_HEADER}"}, status_code=401)
         delivery_id = request.headers.get(DELIVERY_HEADER, "").strip()
         if not delivery_id:
+            metrics.delivery(event, "bad_request")
             return JSONResponse({"error": f"missing {DELIVERY_HEADER}"}, status_code=400)
-        event = request.headers.get(EVENT_HEADER, "")
-        return await run_in_threadpool(accept, event, delivery_id, body)
+        try:
+            response = await run_in_threadpool(accept, event, delivery_id, body)
+        except Exception:
+            metrics.delivery(event, "error")
+            raise
+        outcome = json.loads(response.body).get("status", "bad_request")
+        metrics.delivery(event, outcome)
+        return response
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -103,6 +116,8 @@ def create_app(
                                     headers={"WWW-Authenticate": "Bearer"})
             jobs = queue.recent(max(1, min(limit, MAX_JOBS_LISTED)))
             return JSONResponse([_job_json(job) for job in jobs])
+
+        add_dashboard(app, settings, queue, metrics)
 
     return app
 

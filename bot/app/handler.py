@@ -26,15 +26,18 @@ LOCKED_REFUSAL = "This conversation is locked, so AgentCoder will not work on it
 _NO_REPORT = (Stop.CANCELLED, Stop.CONFIG_ERROR)
 
 LoopFactory = Callable[[Callable[[], bool], Callable[[StepEvent], None]], AgentLoop]
+ProgressSink = Callable[[int, str], None]  # (job id, message): what the dashboard shows of a running job
 
 
 class JobHandler:
     """Runs one queued job against GitHub; returns a one-line detail for the job list."""
 
-    def __init__(self, app: GitHubAccess, bot_login: str, make_loop: LoopFactory):
+    def __init__(self, app: GitHubAccess, bot_login: str, make_loop: LoopFactory,
+                 record_progress: ProgressSink = lambda job_id, message: None):
         self.app = app
         self.bot_login = bot_login
         self.make_loop = make_loop
+        self.record_progress = record_progress
 
     def __call__(self, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
         """Handle a label or retry trigger."""
@@ -47,10 +50,14 @@ class JobHandler:
                 github.comment(job.issue_number, refusal)
             return JobResult(f"refused: {refusal}")
         github.react(job.issue_number, "eyes")
+
+        def note(message: str) -> None:
+            self.record_progress(job.id, message)
+
         try:
             if job.trigger == "retry":
-                return self._retry(github, job, is_cancelled)
-            return self._label(github, job, target, is_cancelled)
+                return self._retry(github, job, is_cancelled, note)
+            return self._label(github, job, target, is_cancelled, note)
         except Exception as exc:
             # The pool records the failure in the job list; the status comment must not stay "working" for ever.
             self._report_crash(github, job.issue_number, exc)
@@ -79,25 +86,27 @@ class JobHandler:
     # -- the two triggers ----------------------------------------------------------------------------
 
     def _label(self, github: RepositoryClient, job: Job, info: IssueInfo,
-               is_cancelled: Callable[[], bool]) -> JobResult:
+               is_cancelled: Callable[[], bool], note: Callable[[str], None]) -> JobResult:
         issue = Issue(info.title, info.body, info.number)
         branch = branch_for(issue)
         status = self._status(github, job.issue_number)
         status("AgentCoder is working on this issue: running the existing tests first.")
         url, default_branch = github.clone_url_and_default_branch()
-        outcome = self._run(github, url, default_branch, issue, branch, "", status, is_cancelled)
+        outcome = self._run(github, url, default_branch, issue, branch, "", status, is_cancelled, note)
         if outcome is None:
             return JobResult("refused: not fixable")
         if outcome.stop in _NO_REPORT:
-            return JobResult(outcome.stop_reason, outcome.stop.value)
+            return _result(outcome.stop_reason, outcome)
         if not outcome.resolved:
             status(failure_report(outcome, branch if outcome.commit else None))
-            return JobResult(f"not resolved: {outcome.stop_reason}", outcome.stop.value)
+            return _result(f"not resolved: {outcome.stop_reason}", outcome)
         pull = github.create_draft_pull(issue.title, branch, default_branch, pr_body(outcome))
         status(f"AgentCoder opened draft pull request #{pull.number}: {outcome.stop_reason}{cost_note(outcome)}.")
-        return JobResult(f"opened PR #{pull.number}", outcome.stop.value)
+        note(f"opened draft pull request #{pull.number}")
+        return _result(f"opened PR #{pull.number}", outcome, pull.number)
 
-    def _retry(self, github: RepositoryClient, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
+    def _retry(self, github: RepositoryClient, job: Job, is_cancelled: Callable[[], bool],
+               note: Callable[[str], None]) -> JobResult:
         pull = github.pull(job.issue_number)
         linked_number = issue_of_branch(pull.head_ref)
         linked = github.issue(linked_number if linked_number is not None else pull.number)
@@ -109,32 +118,36 @@ class JobHandler:
         status = self._status(github, pull.number)
         status("AgentCoder is running again on this branch" + (" with your guidance." if job.guidance else "."))
         url, _ = github.clone_url_and_default_branch()
-        outcome = self._run(github, url, pull.head_ref, issue, pull.head_ref, guidance, status, is_cancelled)
+        outcome = self._run(github, url, pull.head_ref, issue, pull.head_ref, guidance, status, is_cancelled, note)
         if outcome is None:
             return JobResult("refused: not fixable")
         if outcome.stop in _NO_REPORT:
-            return JobResult(outcome.stop_reason, outcome.stop.value)
+            return _result(outcome.stop_reason, outcome, pull.number)
         github.update_pull_body(pull.number, pr_body(outcome))
+        note(f"updated the description of pull request #{pull.number}")
         if outcome.resolved:
             status(f"AgentCoder pushed new commits: {outcome.stop_reason}{cost_note(outcome)}."
                    " The description holds the new log.")
-            return JobResult(f"updated PR #{pull.number}", outcome.stop.value)
+            return _result(f"updated PR #{pull.number}", outcome, pull.number)
         status(failure_report(outcome, pull.head_ref if outcome.commit else None))
-        return JobResult(f"not resolved: {outcome.stop_reason}", outcome.stop.value)
+        return _result(f"not resolved: {outcome.stop_reason}", outcome, pull.number)
 
     # -- shared steps --------------------------------------------------------------------------------
 
     def _run(self, github: RepositoryClient, url: str, clone_branch: str, issue: Issue, branch: str, guidance: str,
-             status: Callable[[str], None], is_cancelled: Callable[[], bool]) -> Outcome | None:
+             status: Callable[[str], None], is_cancelled: Callable[[], bool],
+             note: Callable[[str], None]) -> Outcome | None:
         """Clone `clone_branch`, run the loop on `branch`, push what it committed; None when not fixable.
 
         A new branch is pushed with force (it is the bot's own); commits on an existing PR branch fast-forward.
         """
         def progress(event: StepEvent) -> None:
+            note(event.text)
             if event.step in (Step.TEST_DESIGN, Step.PROGRAMMER):
                 status(f"AgentCoder is working on this: {event.text}.")
 
         with temporary_directory("agentcoder-job-") as scratch:
+            note(f"cloning {clone_branch}")
             workspace = Workspace.clone_remote(url, github.token(), scratch / "work", clone_branch)
             try:
                 outcome = run_fix(self.make_loop(is_cancelled, progress), workspace, issue, branch, guidance)
@@ -142,6 +155,7 @@ class JobHandler:
                 status(f"AgentCoder cannot work on this: {exc}.")
                 return None
             if outcome.commit:
+                note(f"pushing {branch}")
                 workspace.push(url, github.token(), branch, force=branch != clone_branch)
         if outcome.stop is Stop.CANCELLED:
             status("This run was superseded by a newer request; the newer run reports here.")
@@ -161,3 +175,11 @@ class JobHandler:
             github.set_status(number, text, self.bot_login)
 
         return update
+
+
+def _result(detail: str, outcome: Outcome, pull_request: int | None = None) -> JobResult:
+    """The job's result with its JSON iteration log (and the pull request it opened or updated)."""
+    log_json = outcome.to_json()
+    if pull_request is not None:
+        log_json["pull_request"] = pull_request
+    return JobResult(detail, outcome.stop.value, log_json)

@@ -8,10 +8,11 @@ new trigger for the same issue cancels the queued one and flags the running one.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +21,9 @@ from bot.config import ConfigError
 FINAL_STATES = ("done", "failed", "cancelled")
 # GitHub may redeliver days later (manual redelivery); older delivery ids are forgotten.
 DELIVERY_RETENTION_S = 30 * 24 * 3600
+# Bounds on what one job may store for the dashboard.
+PROGRESS_MESSAGE_CHARS = 500
+PROGRESS_MESSAGES_KEPT = 200
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -40,16 +44,35 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_reason TEXT NOT NULL DEFAULT '',
     stop TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
-CREATE INDEX IF NOT EXISTS jobs_by_issue ON jobs (repo, issue_number, state);
 CREATE TABLE IF NOT EXISTS deliveries (
     delivery_id TEXT PRIMARY KEY,
     received_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS job_progress (
+    job_id INTEGER NOT NULL,
+    at REAL NOT NULL,
+    message TEXT NOT NULL
+);
+"""
+# Columns added after version 0.1, for the dashboard: (name, type); old files get them at open.
+_ADDED_COLUMNS = (
+    ("stop", "TEXT"),
+    ("title", "TEXT NOT NULL DEFAULT ''"),
+    ("iterations", "INTEGER"),
+    ("tokens", "INTEGER"),
+    ("cost_usd", "REAL"),
+    ("outcome", "TEXT"),
+)
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
+CREATE INDEX IF NOT EXISTS jobs_by_issue ON jobs (repo, issue_number, state);
+CREATE INDEX IF NOT EXISTS jobs_by_repo ON jobs (repo, id);
+CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, stop, tokens, cost_usd);
+CREATE INDEX IF NOT EXISTS job_progress_by_job ON job_progress (job_id, at);
 """
 _JOB_COLUMNS = (
     "id, repo, installation_id, issue_number, trigger, sender, delivery_id, guidance, "
-    "state, created_at, started_at, finished_at, detail, stop"
+    "state, created_at, started_at, finished_at, detail, stop, title, iterations, tokens, cost_usd"
 )
 
 
@@ -71,14 +94,40 @@ class Job:
     finished_at: float | None = None
     detail: str = ""
     stop: str | None = None  # how the loop stopped (a `Stop` value), when it ran
+    # From the loop's outcome, once recorded (record_outcome): for the job list.
+    title: str = ""
+    iterations: int | None = None
+    tokens: int | None = None  # None: the loop did not run
+    cost_usd: float | None = None  # None: the loop did not run, or a model without a price was used
 
 
 @dataclass(frozen=True)
 class JobResult:
-    """How a job ended, as the handler reports it: a one-line detail and, when the loop ran, its stop."""
+    """How a job ended, as the handler reports it: a one-line detail, and when the loop ran its stop and log."""
 
     detail: str
     stop: str | None = None
+    outcome: dict | None = None  # the JSON iteration log (`Outcome.to_json()`, plus "pull_request" when one was opened)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as the dashboard shows it: the job, its JSON iteration log and its progress messages."""
+
+    job: Job
+    outcome: dict | None = None
+    progress: list[tuple[float, str]] = field(default_factory=list)  # (unix time, message), oldest first
+
+
+@dataclass(frozen=True)
+class JobTotals:
+    """Totals over the jobs created since some time, for the dashboard."""
+
+    jobs: int = 0
+    resolved: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0  # of the jobs whose cost is known
+    unpriced: int = 0  # jobs that ran a model without a configured price
 
 
 class JobQueue(Protocol):
@@ -91,7 +140,13 @@ class JobQueue(Protocol):
     def finish(self, job_id: int, state: str, detail: str = "", stop: str | None = None) -> None: ...
     def is_cancelled(self, job_id: int) -> bool: ...
     def requeue_interrupted(self) -> int: ...
-    def recent(self, limit: int = 50) -> list[Job]: ...
+    def recent(self, limit: int = 50, *, state: str | None = None, repo: str | None = None) -> list[Job]: ...
+    # What the dashboard and /metrics read, and the worker writes for them.
+    def record_progress(self, job_id: int, message: str) -> None: ...
+    def record_outcome(self, job_id: int, outcome: dict) -> None: ...
+    def job_record(self, job_id: int) -> JobRecord | None: ...
+    def totals(self, since: float) -> JobTotals: ...
+    def count_by_state(self) -> dict[str, int]: ...
 
 
 class SqliteQueue:
@@ -108,8 +163,10 @@ class SqliteQueue:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
-        if "stop" not in columns:  # a store written by version 0.1
-            self._db.execute("ALTER TABLE jobs ADD COLUMN stop TEXT")
+        for name, kind in _ADDED_COLUMNS:
+            if name not in columns:  # a store written by an older version
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+        self._db.executescript(_INDEXES)
         with self._transaction() as db:
             db.execute("DELETE FROM deliveries WHERE received_at < ?", (time.time() - DELIVERY_RETENTION_S,))
 
@@ -206,11 +263,67 @@ class SqliteQueue:
             cursor = db.execute("UPDATE jobs SET state = 'queued', started_at = NULL WHERE state = 'running'")
             return cursor.rowcount
 
-    def recent(self, limit: int = 50) -> list[Job]:
-        """The newest jobs first."""
+    def recent(self, limit: int = 50, *, state: str | None = None, repo: str | None = None) -> list[Job]:
+        """The newest jobs first, optionally only those in one state and/or of one repository."""
+        where, params = [], []
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        if repo:
+            where.append("repo = ?")
+            params.append(repo)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._lock:
-            rows = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            rows = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs{clause} ORDER BY id DESC LIMIT ?",
+                                    (*params, limit)).fetchall()
         return [_job_from_row(row) for row in rows]
+
+    def record_progress(self, job_id: int, message: str) -> None:
+        """Add a progress message to a running job (shortened; only the newest ones are kept)."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO job_progress (job_id, at, message) VALUES (?, ?, ?)",
+                       (job_id, time.time(), message[:PROGRESS_MESSAGE_CHARS]))
+            db.execute(
+                "DELETE FROM job_progress WHERE job_id = ? AND rowid NOT IN ("
+                " SELECT rowid FROM job_progress WHERE job_id = ? ORDER BY at DESC, rowid DESC LIMIT ?)",
+                (job_id, job_id, PROGRESS_MESSAGES_KEPT),
+            )
+
+    def record_outcome(self, job_id: int, outcome: dict) -> None:
+        """Store a job's JSON iteration log and the figures the job list shows of it."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET outcome = ?, title = ?, iterations = ?, tokens = ?, cost_usd = ? WHERE id = ?",
+                (json.dumps(outcome), str(outcome.get("issue_title") or ""), len(outcome.get("iterations") or []),
+                 int(outcome.get("total_tokens") or 0), outcome.get("cost_usd"), job_id),
+            )
+
+    def job_record(self, job_id: int) -> JobRecord | None:
+        """One job with its iteration log and progress messages; None when there is no such job."""
+        with self._lock:
+            row = self._db.execute(f"SELECT {_JOB_COLUMNS}, outcome FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            progress = self._db.execute(
+                "SELECT at, message FROM job_progress WHERE job_id = ? ORDER BY at, rowid", (job_id,)).fetchall()
+        outcome = json.loads(row["outcome"]) if row["outcome"] else None
+        job = Job(**{key: row[key] for key in row.keys() if key != "outcome"})
+        return JobRecord(job, outcome, [(at, message) for at, message in progress])
+
+    def totals(self, since: float) -> JobTotals:
+        """Jobs created since `since` (unix time): how many, how many resolved, tokens and known cost."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(stop = 'resolved'), 0), COALESCE(SUM(tokens), 0),"
+                " COALESCE(SUM(cost_usd), 0.0), COALESCE(SUM(tokens IS NOT NULL AND cost_usd IS NULL), 0)"
+                " FROM jobs WHERE created_at >= ?", (since,)).fetchone()
+        return JobTotals(*row)
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        return {state: count for state, count in rows}
 
     def get(self, job_id: int) -> Job | None:
         """One job by id."""

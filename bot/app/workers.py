@@ -23,13 +23,15 @@ Handler = Callable[[Job, Callable[[], bool]], JobResult]
 class WorkerPool:
     """Threads that claim jobs, run the handler, and record how each job ended."""
 
-    def __init__(self, queue: JobQueue, handler: Handler, concurrency: int, poll_interval_s: float = 0.2):
+    def __init__(self, queue: JobQueue, handler: Handler, concurrency: int, poll_interval_s: float = 0.2,
+                 on_finished: Callable[[Job, str, JobResult], None] | None = None):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._queue = queue
         self._handler = handler
         self._concurrency = concurrency
         self._poll_interval_s = poll_interval_s
+        self._on_finished = on_finished
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -112,6 +114,10 @@ class WorkerPool:
             log.error("job %s failed: %s", job_id, result.detail)
         if self._queue.is_cancelled(job_id):
             state = "cancelled"
+        if result.outcome is not None:
+            self._queue.record_outcome(job_id, result.outcome)
         self._queue.finish(job_id, state, result.detail, result.stop)
         log.info("job %s %s", job_id, state)
+        if self._on_finished is not None:
+            self._on_finished(job, state, result)
         return True
