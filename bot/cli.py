@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 
     playground = commands.add_parser("playground", help="the whole App flow offline: stand-in GitHub, sample repo, issue → PR")
     playground.add_argument("--json", action="store_true")
+    playground.add_argument("--dashboard", action="store_true",
+                            help="afterwards keep serving the dashboard (and /metrics) until interrupted")
     return parser
 
 
@@ -191,12 +193,39 @@ def cmd_playground(args: argparse.Namespace, settings: Settings) -> int:
 
     sandbox = composition.build_sandbox(settings)
     try:
-        result = run_playground(settings, sandbox, progress=_progress)
+        result = run_playground(settings, sandbox, progress=_progress,
+                                keep_serving=_serve_dashboard(args.json) if args.dashboard else None)
     except PlaygroundError as exc:
         print(f"agentcoder: playground: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(json.dumps(result.to_json()) if args.json else format_result(result))
+    if not args.dashboard:  # with --dashboard it was printed before serving
+        print(json.dumps(result.to_json()) if args.json else format_result(result))
     return EXIT_OK if result.resolved else EXIT_FAILED
+
+
+def _serve_dashboard(as_json: bool):
+    """Print the result and the dashboard's address, then wait until Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    def keep_serving(result, url: str, admin_token: str) -> None:
+        print(json.dumps(result.to_json()) if as_json else _playground_text(result), flush=True)
+        _progress(f"dashboard: {url} (admin token: {admin_token}); /metrics with 'Authorization: Bearer <token>'")
+        _progress("serving until Ctrl-C")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+
+    return keep_serving
+
+
+def _playground_text(result) -> str:
+    from bot.dev.playground import format_result
+
+    return format_result(result)
 
 
 COMMANDS = {"check": cmd_check, "fix": cmd_fix, "bench": cmd_bench, "serve": cmd_serve, "worker": cmd_worker,

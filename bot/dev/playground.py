@@ -10,11 +10,12 @@ from __future__ import annotations
 import secrets
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.composition import build_service
-from bot.config import Settings
+from bot.config import ModelPrice, Settings
 from bot.dev.github.standin import GitHubStandin
 from bot.dev.openai_server import ScriptedOpenAI
 from bot.dev.serving import ThreadedServer
@@ -23,6 +24,8 @@ from bot.sandbox.executor import Sandbox
 
 OWNER, REPO, MAINTAINER = "octo-org", "calculator", "maintainer"
 SCRIPTED_PROGRAMMER, SCRIPTED_DESIGNER = "playground-programmer", "playground-test-designer"
+# The scripted models are priced like gpt-4o-mini (USD per million tokens), so the dashboard shows a cost.
+SCRIPTED_PRICE = ModelPrice(input=0.15, output=0.60)
 
 SAMPLE_FILES = {
     "README.md": "# calculator\n\nSmall statistics helpers.\n",
@@ -125,6 +128,8 @@ class PlaygroundResult:
     ack_ms: float
     wall_s: float
     scripted_model: bool
+    job_id: int | None = None
+    cost_usd: float | None = None
 
     def to_json(self) -> dict:
         """The `--json` object."""
@@ -144,9 +149,13 @@ def real_model_configured(settings: Settings) -> bool:
     return bool(settings.openai_base_url or settings.openai_api_key)
 
 
-def run_playground(settings: Settings, sandbox: Sandbox, *, timeout_s: float = 900.0,
-                   progress=lambda _: None) -> PlaygroundResult:
-    """Stand-in GitHub + sample repo + issue → label → the real App → draft PR; returns what it opened."""
+def run_playground(settings: Settings, sandbox: Sandbox, *, timeout_s: float = 900.0, progress=lambda _: None,
+                   keep_serving: Callable[[PlaygroundResult, str, str], None] | None = None) -> PlaygroundResult:
+    """Stand-in GitHub + sample repo + issue → label → the real App → draft PR; returns what it opened.
+
+    `keep_serving(result, dashboard_url, admin_token)` is called while the App still serves, and may block
+    (until the user interrupts) so the dashboard can be looked at.
+    """
     started = time.monotonic()
     scripted = not real_model_configured(settings)
     with temporary_directory("agentcoder-playground-") as root:
@@ -158,12 +167,15 @@ def run_playground(settings: Settings, sandbox: Sandbox, *, timeout_s: float = 9
             standin.create_repo(OWNER, REPO, _write_sample(root / "sample"))
             standin.set_permission(OWNER, REPO, MAINTAINER, "admin")
             number = standin.create_issue(OWNER, REPO, ISSUE_TITLE, ISSUE_BODY, user=MAINTAINER)
+            admin_token = settings.admin_token or secrets.token_urlsafe(16)
             overrides = dict(github_app_id="4242", github_private_key=standin.app_private_key_pem,
                              webhook_secret=secret, github_api_url=standin.api_url,
-                             database_url=f"sqlite:///{root / 'queue.db'}", concurrent_jobs=1)
+                             database_url=f"sqlite:///{root / 'queue.db'}", concurrent_jobs=1, admin_token=admin_token)
             if model_server is not None:
                 overrides |= dict(openai_base_url=model_server.base_url, openai_api_key="playground",
                                   programmer_model=SCRIPTED_PROGRAMMER, test_designer_model=SCRIPTED_DESIGNER)
+                if not settings.model_prices:
+                    overrides["model_prices"] = {SCRIPTED_PROGRAMMER: SCRIPTED_PRICE, SCRIPTED_DESIGNER: SCRIPTED_PRICE}
             app_settings = settings.model_copy(update=overrides)
             service = build_service(app_settings, sandbox=sandbox)
             with ThreadedServer(service.web) as web:
@@ -176,23 +188,26 @@ def run_playground(settings: Settings, sandbox: Sandbox, *, timeout_s: float = 9
                         raise PlaygroundError(f"the App answered the webhook with HTTP {delivery.status_code}")
                     progress("the App queued the job; waiting for the worker (tests run in the Docker sandbox)")
                     job = _wait_for_job(service.queue, timeout_s)
+                    pull = next(iter(standin.pulls.values()), None)
+                    status = [c["body"] for c in standin.comments_on(OWNER, REPO, number)
+                              if "agentcoder:status" in c["body"]]
+                    result = PlaygroundResult(
+                        pr_number=pull["number"] if pull else None,
+                        pr_url=f"{standin.api_url}/{OWNER}/{REPO}/pull/{pull['number']}" if pull else None,
+                        pr_title=pull["title"] if pull else None,
+                        pr_body=pull["body"] if pull else None,
+                        resolved=bool(pull) and job.stop == "resolved",
+                        job_state=job.state, job_detail=job.detail,
+                        status_comment=status[-1] if status else "",
+                        ack_ms=round(delivery.elapsed_s * 1000, 2),
+                        wall_s=round(time.monotonic() - started, 2),
+                        scripted_model=scripted, job_id=job.id, cost_usd=job.cost_usd,
+                    )
+                    if keep_serving is not None:
+                        keep_serving(result, f"{web.url}/", admin_token)
+                    return result
                 finally:
                     service.pool.stop()
-            pull = next(iter(standin.pulls.values()), None)
-            status = [c["body"] for c in standin.comments_on(OWNER, REPO, number) if "agentcoder:status" in c["body"]]
-            pull_body = pull["body"] if pull else None
-            return PlaygroundResult(
-                pr_number=pull["number"] if pull else None,
-                pr_url=f"{standin.api_url}/{OWNER}/{REPO}/pull/{pull['number']}" if pull else None,
-                pr_title=pull["title"] if pull else None,
-                pr_body=pull_body,
-                resolved=bool(pull) and job.stop == "resolved",
-                job_state=job.state, job_detail=job.detail,
-                status_comment=status[-1] if status else "",
-                ack_ms=round(delivery.elapsed_s * 1000, 2),
-                wall_s=round(time.monotonic() - started, 2),
-                scripted_model=scripted,
-            )
         finally:
             if model_server is not None:
                 model_server.stop()
@@ -218,7 +233,9 @@ def format_result(result: PlaygroundResult) -> str:
     return "\n".join([
         f"The bot opened draft pull request #{result.pr_number}: {result.pr_title}",
         f"  {result.pr_url}",
-        f"  webhook acknowledged in {result.ack_ms:.1f} ms; whole flow {result.wall_s:.1f} s with {model}",
+        f"  webhook acknowledged in {result.ack_ms:.1f} ms; whole flow {result.wall_s:.1f} s with {model}"
+        + (f", cost ${result.cost_usd:.4f}" + (" (scripted models priced like gpt-4o-mini)" if result.scripted_model else "")
+           if result.cost_usd is not None else ""),
         "",
         "---- pull request body ----",
         result.pr_body or "",
