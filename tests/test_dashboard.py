@@ -232,3 +232,30 @@ def test_metrics_count_jobs_deliveries_and_model_use():
     assert samples[("agentcoder_model_cost_usd_total", (("agent", "programmer"), ("model", "gpt-4o-mini")))] == pytest.approx(0.00027)
     assert samples[("agentcoder_model_unpriced_calls_total", (("agent", "test_designer"), ("model", "local")))] == 1
     assert samples[("agentcoder_jobs", (("state", "running"),))] == 2
+
+
+def test_a_store_written_by_an_older_version_gains_the_dashboard_columns(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, repo TEXT NOT NULL, installation_id INTEGER NOT NULL,
+            issue_number INTEGER NOT NULL, trigger TEXT NOT NULL, sender TEXT NOT NULL, delivery_id TEXT NOT NULL,
+            guidance TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, created_at REAL NOT NULL, started_at REAL,
+            finished_at REAL, detail TEXT NOT NULL DEFAULT '', cancel_requested INTEGER NOT NULL DEFAULT 0,
+            cancel_reason TEXT NOT NULL DEFAULT '');
+        INSERT INTO jobs (repo, installation_id, issue_number, trigger, sender, delivery_id, state, created_at, detail)
+            VALUES ('octo/calc', 1, 3, 'label', 'maintainer', 'old-delivery', 'done', 1.0, 'opened PR #4');
+    """)
+    old.close()
+    queue = SqliteQueue(path)
+    try:
+        [job] = queue.recent()
+        assert (job.detail, job.stop, job.title, job.tokens, job.cost_usd) == ("opened PR #4", None, "", None, None)
+        record = queue.job_record(job.id)
+        assert record.outcome is None and record.progress == []
+        queue.record_outcome(job.id, {"issue_title": "late", "iterations": [{}], "total_tokens": 5, "cost_usd": 0.5})
+        assert queue.get(job.id).title == "late" and queue.totals(0).cost_usd == 0.5
+    finally:
+        queue.close()

@@ -6,7 +6,6 @@ are caught here (and only here, on the HTTP side) and answered with a one-line 5
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from bot.app.queue import Job, JobQueue
 from bot.config import ConfigError, Settings
 from bot.redact import describe_error
 from webhooks import signature
+from webhooks.auth import AdminAuth
 from webhooks.dashboard import add_dashboard
 from webhooks.routes import route
 
@@ -105,13 +105,12 @@ def create_app(
         return {"status": "ok"}
 
     if settings.admin_token:
-        admin_token = settings.admin_token.encode()
+        auth = AdminAuth(settings.admin_token)
 
         @app.get("/api/jobs")
         def list_jobs(request: Request, limit: int = 50) -> JSONResponse:
             """Recent jobs, newest first; needs `Authorization: Bearer <AGENTCODER_ADMIN_TOKEN>`."""
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), admin_token):
+            if auth.bearer(request) is not True:
                 return JSONResponse({"error": "unauthorized"}, status_code=401,
                                     headers={"WWW-Authenticate": "Bearer"})
             jobs = queue.recent(max(1, min(limit, MAX_JOBS_LISTED)))
