@@ -155,6 +155,19 @@ def test_job_page_shows_log_tests_cost_and_links(client, queue):
     assert "iteration 1: programmer" in page  # its progress messages
 
 
+def test_per_test_evidence_is_shown_when_the_log_carries_it(client, queue):
+    job = finished_job(queue)
+    record = queue.job_record(job.id)
+    record.outcome["generated_tests"][0] |= {
+        "code": "def test_empty():\n    with pytest.raises(ValueError):\n        mean([])", "before": "failed",
+        "before_text": "ZeroDivisionError: division by zero <script>x</script>", "after": "passed", "after_text": ""}
+    queue.record_outcome(job.id, record.outcome)
+    page = client.get(f"/jobs/{job.id}", headers=BEARER).text
+    row = page.split('<tr class="generated-test">', 1)[1].split("</tr>", 1)[0]
+    assert "<summary>evidence</summary>" in row and "ZeroDivisionError: division by zero &lt;script&gt;" in row
+    assert "with pytest.raises(ValueError):" in row and "<td>failed</td><td>passed</td>" in row
+
+
 def test_a_model_without_a_price_shows_cost_unknown_and_still_counts_tokens(client, queue):
     job = finished_job(queue, model="local-llama", cost=None)
     assert (job.tokens, job.cost_usd) == (1500, None)
