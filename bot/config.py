@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     context_token_budget: int = 12_000
     cost_budget_usd: float | None = None
     model_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    localize: bool = True  # the programmer's model names files, then classes/functions, before its first turn
+    max_read_turns: int = 6  # programmer answers that only READ code, per job
 
     # Store and queue
     database_url: str = "sqlite:///agentcoder.db"

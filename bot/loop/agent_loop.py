@@ -14,8 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.loop.agents import Issue, Programmer, TestDesigner, test_explanations
-from bot.loop.context import is_test_path, relevant_files, repository_map
+from bot.loop.context import Focus, SourceFile, build_context, is_source_path, is_test_path
+from bot.loop.designer_context import DesignerContext, designer_context
 from bot.loop.edits import apply_edits, describe_problems
+from bot.loop.localize import Localizer
+from bot.loop.reads import answer_reads
 from bot.loop.outcome import (
     DesignAttempt,
     GeneratedTest,
@@ -54,12 +57,20 @@ class LoopLimits:
     wall_time_budget_s: float = 1800.0
     context_token_budget: int = 12_000
     cost_budget_usd: float | None = None  # None: no dollar budget
+    localize: bool = True  # the programmer's model localizes first (when the code does not all fit)
+    max_read_turns: int = 6  # answers that only READ, per job; they use up no iteration
 
     @classmethod
     def from_settings(cls, settings) -> LoopLimits:
         """The budgets configured in the settings."""
         return cls(settings.max_iterations, settings.max_test_design_attempts, settings.token_budget,
-                   settings.wall_time_budget_s, settings.context_token_budget, settings.cost_budget_usd)
+                   settings.wall_time_budget_s, settings.context_token_budget, settings.cost_budget_usd,
+                   localize=settings.localize, max_read_turns=settings.max_read_turns)
+
+    @property
+    def context_chars(self) -> int:
+        """The context budget in characters."""
+        return self.context_token_budget * CHARS_PER_TOKEN
 
 
 def test_file_for(issue: Issue) -> str:
@@ -74,10 +85,12 @@ class AgentLoop:
 
     def __init__(self, sandbox: TestRunner, programmer: Programmer, designer: TestDesigner, limits: LoopLimits = LoopLimits(),
                  *, is_cancelled: Callable[[], bool] = lambda: False, progress: Callable[[StepEvent], None] = lambda _: None,
-                 clock: Clock = time.monotonic, prices: Prices | None = None):
+                 clock: Clock = time.monotonic, prices: Prices | None = None,
+                 localizer: Localizer | None = None):
         self.sandbox = sandbox
         self.programmer = programmer
         self.designer = designer
+        self.localizer = localizer if localizer is not None else Localizer(programmer.model)
         self.limits = limits
         self.is_cancelled = is_cancelled
         self.progress = progress
@@ -94,8 +107,15 @@ class AgentLoop:
             config = load_repo_config(workspace.path)
             start = workspace.head()
             outcome.baseline = self._baseline(workspace, config, outcome)
-            self._design_tests(workspace, issue, config, outcome)
-            self._iterate(workspace, issue, guidance, config, start, outcome)
+            # The code both agents see is read once from the unchanged working copy, before the programmer starts.
+            sources = workspace.source_files()
+            focus = self._localize(issue, sources, outcome)
+            query = f"{issue.title}\n{issue.body}"
+            view = designer_context(sources, query, self.limits.context_chars, focus, title=issue.title)
+            self._design_tests(workspace, issue, config, outcome, view)
+            context = build_context(sources, f"{query}\n{guidance}", self.limits.context_chars, focus,
+                                    title=issue.title)
+            self._iterate(workspace, issue, guidance, config, start, outcome, context)
         except RepoConfigError as exc:
             outcome.stopped(Stop.CONFIG_ERROR, str(exc))
         except SetupFailed as exc:
@@ -120,16 +140,36 @@ class AgentLoop:
                                  f" blamed on the change: {', '.join(baseline.failing[:20])}")
         return baseline
 
-    def _design_tests(self, workspace: Workspace, issue: Issue, config: RepoConfig, outcome: Outcome) -> None:
+    def _localize(self, issue: Issue, sources: list[SourceFile], outcome: Outcome) -> Focus | None:
+        """The programmer's model names files, then classes and functions (Agentless); None: use the ranking.
+
+        Skipped when every module fits whole in the context anyway. Its tokens count under the programmer.
+        """
+        code = sum(len(source.text) for source in sources if is_source_path(source.path))
+        if not self.limits.localize or code <= self.limits.context_chars * 3 // 4 or not self._check_budgets(outcome):
+            return None
+        self.progress(StepEvent(Step.PROGRAMMER, "programmer: localizing the issue (files, then classes and functions)"))
+        query = f"{issue.title}\n{issue.body}"
+        repo_map = build_context(sources, query, self.limits.context_chars, title=issue.title).repo_map
+        found = self.localizer.localize(issue.title, issue.body, sources, repo_map, self.limits.context_chars)
+        for reply in found.replies:
+            self._count(outcome, Role.PROGRAMMER, reply)
+        if found.problem:
+            outcome.notes.append(f"localization: {found.problem}; the relevance ranking chose the code instead")
+            return None
+        outcome.localized = [f"{path}:{name}" for path, names in found.focus.symbols for name in names] or list(
+            found.focus.files)
+        return found.focus
+
+    def _design_tests(self, workspace: Workspace, issue: Issue, config: RepoConfig, outcome: Outcome,
+                      view: DesignerContext) -> None:
         """Test designer → new tests, validated on the unchanged code; unusable modules go back to the designer."""
-        sources = workspace.source_files()
-        interfaces = repository_map(sources, self.limits.context_token_budget * CHARS_PER_TOKEN // 2)
         problem = previous = None
         for attempt in range(1, self.limits.max_test_design_attempts + 1):
             if not self._check_budgets(outcome):
                 return
             self.progress(StepEvent(Step.TEST_DESIGN, f"test designer: writing tests (attempt {attempt})"))
-            design = self.designer.design(issue, interfaces, outcome.test_file, config.instructions, problem, previous)
+            design = self.designer.design(issue, view, outcome.test_file, config.instructions, problem, previous)
             self._count(outcome, Role.TEST_DESIGNER, design.reply)
             problem, previous = design.problem, design.code
             if problem is None:
@@ -145,15 +185,10 @@ class AgentLoop:
                              " the change is judged by the existing suite only")
 
     def _iterate(self, workspace: Workspace, issue: Issue, guidance: str, config: RepoConfig, start: str,
-                 outcome: Outcome) -> None:
+                 outcome: Outcome, context) -> None:
         """Programmer → edits → executor → feedback, until the new tests pass with no regressions."""
-        sources = workspace.source_files()
-        budget = self.limits.context_token_budget * CHARS_PER_TOKEN
-        query = f"{issue.title}\n{issue.body}\n{guidance}"
-        self.programmer.start(
-            issue, repository_map(sources, budget // 4), relevant_files(sources, query, budget * 3 // 4),
-            outcome.test_file, guidance, config.instructions, config.protected_paths,
-        )
+        self.programmer.start(issue, context, outcome.test_file, guidance, config.instructions, config.protected_paths)
+        read_turns = self.limits.max_read_turns
         refuse = self._refusal(workspace, config, outcome.test_file)
         feedback: str | None = None
         best: tuple[int, dict[str, str | None]] | None = None
@@ -164,11 +199,23 @@ class AgentLoop:
             self.progress(StepEvent(Step.PROGRAMMER, f"iteration {number}: programmer", number))
             proposal = self.programmer.propose(feedback)
             usage = self._count(outcome, Role.PROGRAMMER, proposal.reply)
+            reads: list[str] = []
+            # An answer that only asks to READ gets the code at once: it uses up no iteration.
+            while proposal.reads and not proposal.parsed.blocks and read_turns > 0 and self._check_budgets(outcome):
+                read_turns -= 1
+                reads += [str(request) for request in proposal.reads]
+                self.progress(StepEvent(Step.PROGRAMMER, f"iteration {number}: programmer reads"
+                                                        f" {', '.join(map(str, proposal.reads[:5]))}", number))
+                proposal = self.programmer.propose(self._answer_reads(workspace, proposal.reads))
+                usage.merge(self._count(outcome, Role.PROGRAMMER, proposal.reply))
             applied = apply_edits(proposal.parsed.blocks, workspace.read, refuse)
             for path, text in applied.files.items():
                 workspace.write(path, text)
             problems = proposal.parsed.problems + applied.problems
-            if not proposal.parsed.blocks and not problems:
+            if proposal.reads and not proposal.parsed.blocks and read_turns <= 0:
+                problems.append(f"You have used all {self.limits.max_read_turns} answers that only READ; answer with"
+                                " SEARCH/REPLACE blocks against the code you have been shown.")
+            elif not proposal.parsed.blocks and not problems:
                 problems.append("Your answer held no SEARCH/REPLACE blocks, so nothing changed. Answer with edits.")
             if proposal.reply.truncated:
                 problems.append("Your answer was cut off at the model's length limit; send fewer, smaller blocks.")
@@ -176,6 +223,9 @@ class AgentLoop:
             suite, new_tests, regressions, failures = self._judge(workspace, config, outcome)
             changed = [path for path in workspace.changed_files(start) if path != outcome.test_file]
             feedback = self._feedback(number, workspace, problems, failures, outcome, changed)
+            if proposal.reads and proposal.parsed.blocks:
+                reads += [str(request) for request in proposal.reads]
+                feedback += "\n\n" + self._answer_reads(workspace, proposal.reads)
             broken = 1 if suite.problem is RunProblem.SETUP_FAILED or not changed else 0
             score = len(regressions) + len(new_tests.failing) + broken
             if changed and (best is None or score < best[0]):
@@ -187,7 +237,7 @@ class AgentLoop:
             outcome.iterations.append(Iteration(
                 number, proposal.plan, changed, problems, suite, new_tests, regressions,
                 "" if resolved else feedback, {Role.PROGRAMMER: usage}, round(self.clock() - began, 3),
-                round(outcome.model_s - model_before, 3), round(outcome.test_s - test_before, 3),
+                round(outcome.model_s - model_before, 3), round(outcome.test_s - test_before, 3), reads,
             ))
             if resolved:
                 outcome.stopped(Stop.RESOLVED, f"resolved in iteration {number}")
@@ -243,6 +293,9 @@ class AgentLoop:
             edit_problems=describe_problems(problems) if problems else "", failures=text,
             preexisting=outcome.baseline.failing if outcome.baseline else [], changed_files=files,
         )
+
+    def _answer_reads(self, workspace: Workspace, requests) -> str:
+        return answer_reads(requests, workspace.read_for_agent, self.limits.context_chars // 2)
 
     def _run_suite(self, workspace: Workspace, config: RepoConfig, outcome: Outcome) -> RunResult:
         run = self.sandbox.run_tests(workspace.path, config)

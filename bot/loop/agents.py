@@ -1,7 +1,7 @@
 """The two model-backed agents of the paper: the programmer and the test designer.
 
-The test designer sees the issue and the public interfaces only; nothing the programmer writes
-ever reaches it. Both talk to their own configured model through a `ChatModel`.
+The test designer sees the issue and the unchanged code (relevant source, fixtures, example tests);
+nothing the programmer writes ever reaches it. Both talk to their own configured model through a `ChatModel`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from bot.loop.context import SourceFile
+from bot.loop.context import Context, Snippet
+from bot.loop.designer_context import DesignerContext
 from bot.loop.edits import ParseResult, parse_edit_blocks
 from bot.loop.ports import ChatModel
+from bot.loop.localize import fence_for
+from bot.loop.reads import MAX_READS_PER_ANSWER, ReadRequest, parse_reads
 from bot.loop.prompting import render
 from bot.outside.model import Reply, Role
 
@@ -65,6 +68,7 @@ class Proposal:
     reply: Reply
     plan: str
     parsed: ParseResult
+    reads: list[ReadRequest] = field(default_factory=list)
 
 
 def extract_python_module(text: str) -> str | None:
@@ -90,6 +94,12 @@ def extract_plan(text: str) -> str:
     return plan if len(plan) <= 300 else plan[:297] + "..."
 
 
+def code_blocks(snippets: tuple[Snippet, ...]) -> list[dict]:
+    """Snippets as the prompt templates show them, each with a fence longer than any in its text."""
+    return [{"path": s.path, "text": s.text, "fence": fence_for(s.text), "complete": s.complete,
+             "symbols": list(s.symbols)} for s in snippets]
+
+
 def test_explanations(code: str) -> dict[str, str]:
     """Test function name → its one-line docstring (or its name in words)."""
     try:
@@ -105,20 +115,22 @@ def test_explanations(code: str) -> dict[str, str]:
 
 
 class TestDesigner:
-    """Writes new pytest cases from the issue text and the public interfaces only."""
+    """Writes new pytest cases from the issue and the unchanged code, never from the programmer's work."""
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, model: ChatModel):
         self.model = model
 
-    def design(self, issue: Issue, interfaces: str, test_file: str, instructions: str = "",
+    def design(self, issue: Issue, view: DesignerContext, test_file: str, instructions: str = "",
                problem: str | None = None, previous: str | None = None) -> TestDesign:
         """Ask for a complete test module; `problem` and `previous` describe a module that could not be used."""
         prompt = render(
             Role.TEST_DESIGNER,
             issue_title=issue.title, issue_body=issue.body, instructions=instructions,
-            interfaces=interfaces, test_file=test_file, problem=problem, previous=previous,
+            repo_map=view.code.repo_map, files=code_blocks(view.code.snippets),
+            fixtures=code_blocks(view.fixtures), examples=code_blocks(view.examples),
+            test_file=test_file, problem=problem, previous=previous,
         )
         reply = self.model.complete(Role.TEST_DESIGNER, [{"role": "user", "content": prompt}])
         code = extract_python_module(reply.text)
@@ -141,13 +153,14 @@ class Programmer:
     messages: list[dict] = field(default_factory=list)
     history_turns: int = 2
 
-    def start(self, issue: Issue, repo_map: str, files: list[SourceFile], test_file: str,
+    def start(self, issue: Issue, context: Context, test_file: str,
               guidance: str = "", instructions: str = "", protected: tuple[str, ...] = ()) -> None:
-        """Set up the first turn: the issue, the repository map and the relevant files."""
+        """Set up the first turn: the issue, the repository map and the relevant code."""
         prompt = render(
             Role.PROGRAMMER,
             issue_title=issue.title, issue_body=issue.body, guidance=guidance, instructions=instructions,
-            repo_map=repo_map, files=files, test_file=test_file, protected=list(protected),
+            repo_map=context.repo_map, files=code_blocks(context.snippets), test_file=test_file,
+            protected=list(protected), read_limit=MAX_READS_PER_ANSWER,
         )
         self.messages = [{"role": "user", "content": prompt}]
 
@@ -161,4 +174,4 @@ class Programmer:
             self.messages = self.messages[:1] + self.messages[-(keep - 1):]
         reply = self.model.complete(Role.PROGRAMMER, list(self.messages))
         self.messages.append({"role": "assistant", "content": reply.text})
-        return Proposal(reply, extract_plan(reply.text), parse_edit_blocks(reply.text))
+        return Proposal(reply, extract_plan(reply.text), parse_edit_blocks(reply.text), parse_reads(reply.text))

@@ -1,15 +1,23 @@
-"""What the agents see of a repository: a compact map of its public interfaces and the most relevant files."""
+"""What the agents see of a repository: the relevant code, by classes and functions, and a ranked map.
+
+Small files are shown whole; a large file as its skeleton (imports, signatures, docstrings' first
+lines) with the most relevant classes and functions in full; a file that does not parse by line
+windows. Every shown line is verbatim, so SEARCH blocks can be copied from it.
+"""
 
 from __future__ import annotations
 
-import ast
-import re
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
-_STOP = frozenset("the and for with that this from not are was but have has def self none true false return "
-                  "import class when should would could into then than use using issue test tests".split())
+from bot.loop.ranking import Query, RankedFile, Ranker, own_lines
+from bot.loop.symbols import Outline, interfaces, outline as parse_outline, render_view, skeleton_ranges
+
+MAP_SHARE = 0.25  # of the context budget, for the repository map
+MAX_SHOWN_FILES = 8
+MAX_EXPANDED = 6  # classes/functions shown whole per file from the ranking alone
+RELEVANT_SHARE = 0.35  # of the best score in the file, for a class/function to be shown whole
+MAP_PARSE_LIMIT = 200_000  # larger files are listed in the map without their interfaces
+WINDOW_LINES = 12  # lines each side of a hot line, for files that do not parse
 
 
 @dataclass(frozen=True)
@@ -18,6 +26,56 @@ class SourceFile:
 
     path: str
     text: str
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """The part of one file an agent is shown (hidden runs are `# ... lines a-b not shown` lines)."""
+
+    path: str
+    text: str
+    complete: bool  # the whole file
+    symbols: tuple[str, ...] = ()  # classes/functions shown whole
+
+
+@dataclass(frozen=True)
+class Focus:
+    """Where a localization pointed: files in order, and the classes/functions named in each."""
+
+    files: tuple[str, ...] = ()
+    symbols: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def symbols_in(self, path: str) -> tuple[str, ...]:
+        """The symbols named for this file."""
+        return next((names for named, names in self.symbols if named == path), ())
+
+    def __bool__(self) -> bool:
+        return bool(self.files)
+
+
+@dataclass(frozen=True)
+class Context:
+    """The repository as one agent sees it."""
+
+    repo_map: str
+    snippets: tuple[Snippet, ...] = field(default_factory=tuple)
+
+    def size(self) -> int:
+        """Characters of code and map together."""
+        return len(self.repo_map) + sum(len(snippet.text) for snippet in self.snippets)
+
+
+class Outlines:
+    """Module outlines, each parsed at most once while one context is built."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, Outline | None] = {}
+
+    def of(self, source: SourceFile) -> Outline | None:
+        """The outline of a file (None when it does not parse)."""
+        if source.path not in self._parsed:
+            self._parsed[source.path] = parse_outline(source.text)
+        return self._parsed[source.path]
 
 
 def is_test_path(path: str) -> bool:
@@ -30,72 +88,149 @@ def is_test_path(path: str) -> bool:
     )
 
 
-def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
-    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
-    return f"{prefix} {node.name}({ast.unparse(node.args)}){returns}"
+def is_source_path(path: str) -> bool:
+    """A Python module of the code under test (not a test)."""
+    return path.endswith(".py") and not is_test_path(path)
 
 
-def public_interfaces(path: str, text: str) -> list[str]:
-    """Public classes, methods and functions of one module, one signature a line; [] when it does not parse."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return []
-    lines = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
-            lines.append(_signature(node))
-        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-            bases = f"({', '.join(ast.unparse(base) for base in node.bases)})" if node.bases else ""
-            lines.append(f"class {node.name}{bases}")
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
-                    not item.name.startswith("_") or item.name == "__init__"
-                ):
-                    lines.append("    " + _signature(item))
-    return lines
-
-
-def repository_map(files: list[SourceFile], budget_chars: int) -> str:
-    """Every file, with the public interfaces of the Python ones that are not tests, within a budget."""
-    out: list[str] = []
+def build_context(files: list[SourceFile], query_text: str, budget_chars: int, focus: Focus | None = None,
+                  *, title: str = "") -> Context:
+    """The relevant code and a ranked repository map, together within `budget_chars`."""
+    ranker = Ranker(Query.parse(query_text, title))
+    by_path = {source.path: source for source in files}
+    ranked = ranker.rank_files([(source.path, source.text) for source in files if is_source_path(source.path)])
+    ranked_by_path = {item.path: item for item in ranked}
+    order: list[str] = []
+    for path in (focus.files if focus else ()):
+        if path in by_path and path not in order:
+            order.append(path)
+    focused = len(order)
+    order += [item.path for item in ranked if item.path not in order]
+    code_budget = int(budget_chars * (1 - MAP_SHARE))
+    outlines = Outlines()
+    snippets: list[Snippet] = []
     used = 0
-    for source in files:
-        entry = [source.path]
-        if source.path.endswith(".py") and not is_test_path(source.path):
-            entry += ["    " + line for line in public_interfaces(source.path, source.text)]
-        block = "\n".join(entry)
-        if used + len(block) > budget_chars:
-            out.append(f"... and {len(files) - len(out)} more files")
+    for position, path in enumerate(order):
+        remaining = code_budget - used
+        if remaining < 300 or len(snippets) >= MAX_SHOWN_FILES:
             break
+        if position < focused:
+            cap = max(remaining // (focused - position), min(remaining, 2000))
+        else:
+            cap = remaining if not snippets else max(remaining // 2, min(remaining, 3000))
+        source = by_path[path]
+        wanted = focus.symbols_in(path) if focus else ()
+        snippet = view_of(source, ranker, cap, wanted, ranked_by_path.get(path), outlines)
+        if snippet is not None and (snippet.complete or snippet.symbols or len(snippet.text) >= 300):
+            snippets.append(snippet)
+            used += len(snippet.text)
+    shown = [snippet.path for snippet in snippets]
+    rest = [item.path for item in ranked if item.path not in shown]
+    rest += sorted(path for path in by_path if path not in shown and path not in ranked_by_path)
+    repo_map = repository_map(by_path, shown, rest, budget_chars - used, outlines)
+    return Context(repo_map, tuple(snippets))
+
+
+def view_of(source: SourceFile, ranker: Ranker, cap: int, wanted: tuple[str, ...] = (),
+            ranked: RankedFile | None = None, outlines: Outlines | None = None) -> Snippet | None:
+    """The most useful view of one file within `cap` characters, or None when nothing useful fits."""
+    text = source.text
+    if len(text) <= cap:
+        return Snippet(source.path, text, True)
+    found = (outlines or Outlines()).of(source)
+    if found is None:
+        return _windows(source, ranker, cap)
+    named = [symbol for symbol in (found.find(name) for name in wanted) if symbol is not None]
+    scored = ranker.rank_symbols(text, found, ranked)
+    best = scored[0][0] if scored else 0.0
+    relevant = [symbol for score, symbol in scored if score >= RELEVANT_SHARE * best and symbol not in named]
+    expanded = list(dict.fromkeys(named + relevant[:MAX_EXPANDED]))
+    must = max(len(named), 1 if expanded else 0)
+
+    def render(count: int, detail: int) -> str:
+        return render_view(text, skeleton_ranges(found, detail) + _expansion_ranges(found, expanded[:count]))
+
+    def most(detail: int) -> int:
+        """How many of `expanded` fit whole beside a skeleton of this detail (-1: not even the skeleton)."""
+        if len(render(0, detail)) > cap:
+            return -1
+        low, high = 0, len(expanded)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if len(render(middle, detail)) <= cap:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    # Signatures matter more than docstrings, the classes/functions the issue is about more than signatures.
+    counts = {detail: most(detail) for detail in (2, 1, 0)}
+    if counts[2] >= 0 and counts[2] == counts[1]:
+        detail = 2
+    elif counts[1] >= must:
+        detail = 1
+    else:
+        detail = 0
+    if counts[detail] < 0:
+        return None
+    return Snippet(source.path, render(counts[detail], detail), False,
+                   tuple(symbol.name for symbol in expanded[:counts[detail]]))
+
+
+def _expansion_ranges(found: Outline, expanded: list) -> list[tuple[int, int]]:
+    """Lines of the symbols shown whole (a class: its own lines), with the signatures of their parents."""
+    ranges = []
+    for symbol in expanded:
+        ranges += own_lines(found, symbol) if symbol.kind == "class" else [(symbol.start, symbol.end)]
+        for parent in found.symbols:
+            if parent.depth < symbol.depth and parent.start <= symbol.start and symbol.end <= parent.end:
+                ranges.append((parent.start, parent.body_start - 1))
+    return ranges
+
+
+def _windows(source: SourceFile, ranker: Ranker, cap: int) -> Snippet | None:
+    """A file that does not parse, shown as windows of lines around the issue's terms."""
+    hot = ranker.hot_lines(source.text)
+    lines = source.text.count("\n") + 1
+    ranges: list[tuple[int, int]] = []
+    view = None
+    for _weight, line in hot[:20]:
+        candidate = ranges + [(max(1, line - WINDOW_LINES), min(lines, line + WINDOW_LINES))]
+        rendered = render_view(source.text, candidate)
+        if len(rendered) > cap:
+            break
+        ranges, view = candidate, rendered
+    if view is None:
+        return None
+    return Snippet(source.path, view, False)
+
+
+def repository_map(by_path: dict[str, SourceFile], shown: list[str], rest: list[str], budget_chars: int,
+                   outlines: Outlines | None = None) -> str:
+    """Files by relevance, with the public classes and functions of the relevant modules, within a budget.
+
+    The shown files come first (always); modules are parsed only while the budget lasts.
+    """
+    outlines = outlines or Outlines()
+    out = [f"{path}  (code below)" for path in shown]
+    used = sum(len(line) + 1 for line in out) + 40  # room for the closing "... and N more files"
+    listed = 0
+    for path in rest:
+        entry = [path]
+        source = by_path[path]
+        if is_source_path(path) and len(source.text) <= MAP_PARSE_LIMIT and used + len(path) * 3 < budget_chars:
+            found = outlines.of(source)
+            if found is not None:
+                entry += ["    " + line for line in interfaces(found, source.text)]
+        block = "\n".join(entry)
+        if used + len(block) + 1 > budget_chars:
+            if used + len(path) + 1 <= budget_chars and len(entry) > 1:
+                block = path
+            else:
+                break
         out.append(block)
         used += len(block) + 1
+        listed += 1
+    if listed < len(rest):
+        out.append(f"... and {len(rest) - listed} more files")
     return "\n".join(out)
-
-
-def _words(text: str) -> Counter:
-    return Counter(word.lower() for word in _WORD.findall(text) if word.lower() not in _STOP)
-
-
-def relevant_files(files: list[SourceFile], query: str, budget_chars: int, *, include_tests: bool = False) -> list[SourceFile]:
-    """The files that share the most words with the query (paths count double), whole, within a budget."""
-    wanted = _words(query)
-    scored = []
-    for source in files:
-        if not source.path.endswith(".py") or (is_test_path(source.path) and not include_tests):
-            continue
-        own = _words(source.text)
-        for word, count in _words(source.path.replace("/", " ").replace(".", " ")).items():
-            own[word] += 2 * count
-        score = sum(min(count, own[word]) for word, count in wanted.items() if word in own)
-        if score:
-            scored.append((score, source.path, source))
-    scored.sort(key=lambda item: (-item[0], item[1]))
-    chosen: list[SourceFile] = []
-    used = 0
-    for _, _, source in scored:
-        if used + len(source.text) <= budget_chars:
-            chosen.append(source)
-            used += len(source.text)
-    return chosen

@@ -155,6 +155,7 @@ class Iteration:
     wall_s: float
     model_s: float
     test_s: float
+    reads: list[str] = field(default_factory=list)  # code the programmer asked to READ this iteration
 
 
 @dataclass
@@ -179,6 +180,7 @@ class Outcome:
     files_changed: list[str] = field(default_factory=list)
     best_iteration: int | None = None
     notes: list[str] = field(default_factory=list)
+    localized: list[str] = field(default_factory=list)  # where the programmer's localization pointed
     branch: str | None = None
     commit: str | None = None
 

@@ -116,6 +116,27 @@ class Workspace:
         except UnicodeDecodeError:
             return None
 
+    def read_for_agent(self, relative: str) -> tuple[str | None, str | None]:
+        """A text file for an agent's READ: (text, None), or (None, why not) in one line; never follows a symlink."""
+        parts = [part for part in relative.split("/") if part not in ("", ".")]
+        if not parts or ".." in parts or relative.startswith("/"):
+            return None, f"{relative} is outside the repository"
+        path = self.path
+        for part in parts:
+            path = path / part
+            if path.is_symlink():
+                return None, f"{relative} is (or is inside) a symbolic link, which is never read"
+        if not path.exists():
+            return None, f"{relative} does not exist in the repository"
+        if not path.is_file():
+            return None, f"{relative} is not a regular file"
+        if path.stat().st_size > MAX_TEXT_FILE_BYTES:
+            return None, f"{relative} is larger than {MAX_TEXT_FILE_BYTES:,} bytes; READ one of its classes or functions"
+        text = self.read(relative)
+        if text is None:
+            return None, f"{relative} is a binary (or not UTF-8) file"
+        return text, None
+
     def write(self, relative: str, text: str) -> None:
         """Write a file inside the working copy."""
         path = self.path / relative
