@@ -49,7 +49,9 @@ CODE_HEADINGS = ("# Code relevant to the issue", "# Files most relevant to the i
 @dataclass
 class Hunk:
     path: str
-    anchor: list[str]  # the pre-image lines that must be visible, contiguous
+    line: int  # first line of the anchor in the parent's file
+    anchor: list[str]  # the lines that must be visible: removed lines contiguous, or an insertion's neighbours
+    contiguous: bool = True
 
 
 def git(repo: Path, *args: str) -> str:
@@ -96,16 +98,30 @@ def gold_hunks(repo: Path, parent: str, commit: str, paths: list[str], files: di
         if match and current in files:
             start, count = int(match.group(1)), int(match.group(2) or 1)
             lines = files[current].splitlines()
-            span = (start, start + count - 1) if count else (max(1, start), min(len(lines), start + 1))
-            anchor = lines[span[0] - 1:span[1]]
-            if any(text.strip() for text in anchor):
-                hunks.append(Hunk(current, anchor))
+            if count:
+                first, last = start, start + count - 1
+                while first <= last and not lines[first - 1].strip():
+                    first += 1
+                while last >= first and not lines[last - 1].strip():
+                    last -= 1
+                if first <= last:
+                    hunks.append(Hunk(current, first, lines[first - 1:last]))
+                continue
+            # An insertion after line `start`: the nearest non-blank lines before and after it must be visible.
+            before = next((n for n in range(start, 0, -1) if lines[n - 1].strip()), None)
+            after = next((n for n in range(start + 1, len(lines) + 1) if lines[n - 1].strip()), None)
+            neighbours = [n for n in (before, after) if n is not None]
+            if neighbours:
+                hunks.append(Hunk(current, neighbours[0], [lines[n - 1] for n in neighbours], contiguous=False))
     return hunks
 
 
 def visible(hunk: Hunk, code: str) -> bool:
-    """The hunk's lines appear contiguously and verbatim, as whole lines, in the code part of the request."""
-    return "\n" + "\n".join(hunk.anchor) + "\n" in "\n" + code + "\n"
+    """The hunk's lines appear verbatim, as whole lines (contiguous for removed lines), in the code part."""
+    padded = "\n" + code + "\n"
+    if hunk.contiguous:
+        return "\n" + "\n".join(hunk.anchor) + "\n" in padded
+    return all("\n" + line + "\n" in padded for line in hunk.anchor)
 
 
 def oracle_answers(hunks: list[Hunk], files: dict[str, str]) -> tuple[str, str]:
@@ -115,9 +131,7 @@ def oracle_answers(hunks: list[Hunk], files: dict[str, str]) -> tuple[str, str]:
     locations = []
     for hunk in hunks:
         found = outline(files[hunk.path])
-        text = files[hunk.path]
-        line = text[: text.find("\n".join(hunk.anchor))].count("\n") + 1
-        symbol = found.enclosing(line) if found else None
+        symbol = found.enclosing(hunk.line) if found else None
         if symbol is not None:
             locations.append(f"{hunk.path}:{symbol.name}")
     return ("```\n" + "\n".join(paths) + "\n```", "```\n" + "\n".join(dict.fromkeys(locations)) + "\n```")

@@ -14,8 +14,9 @@ from bot.loop.symbols import Outline, interfaces, outline as parse_outline, rend
 
 MAP_SHARE = 0.25  # of the context budget, for the repository map
 MAX_SHOWN_FILES = 8
-MAX_EXPANDED = 6  # classes/functions shown whole per file from the ranking alone
-RELEVANT_SHARE = 0.35  # of the best score in the file, for a class/function to be shown whole
+WHOLE_FILE_CHARS = 8_000  # larger files are shown by classes and functions
+MAX_EXPANDED = 10  # classes/functions shown whole per file from the ranking alone
+RELEVANT_SHARE = 0.2  # of the best score in the file, for a class/function to be shown whole
 MAP_PARSE_LIMIT = 200_000  # larger files are listed in the map without their interfaces
 WINDOW_LINES = 12  # lines each side of a hot line, for files that do not parse
 
@@ -120,7 +121,9 @@ def build_context(files: list[SourceFile], query_text: str, budget_chars: int, f
             cap = remaining if not snippets else max(remaining // 2, min(remaining, 3000))
         source = by_path[path]
         wanted = focus.symbols_in(path) if focus else ()
-        snippet = view_of(source, ranker, cap, wanted, ranked_by_path.get(path), outlines)
+        # A file the localization named, or the top-ranked one, may be shown whole if it fits.
+        whole = cap if position < focused else int(cap * 0.6) if position == 0 else WHOLE_FILE_CHARS
+        snippet = view_of(source, ranker, cap, wanted, ranked_by_path.get(path), outlines, whole)
         if snippet is not None and (snippet.complete or snippet.symbols or len(snippet.text) >= 300):
             snippets.append(snippet)
             used += len(snippet.text)
@@ -132,10 +135,11 @@ def build_context(files: list[SourceFile], query_text: str, budget_chars: int, f
 
 
 def view_of(source: SourceFile, ranker: Ranker, cap: int, wanted: tuple[str, ...] = (),
-            ranked: RankedFile | None = None, outlines: Outlines | None = None) -> Snippet | None:
+            ranked: RankedFile | None = None, outlines: Outlines | None = None,
+            whole: int = WHOLE_FILE_CHARS) -> Snippet | None:
     """The most useful view of one file within `cap` characters, or None when nothing useful fits."""
     text = source.text
-    if len(text) <= cap:
+    if len(text) <= min(cap, whole):
         return Snippet(source.path, text, True)
     found = (outlines or Outlines()).of(source)
     if found is None:
@@ -173,8 +177,10 @@ def view_of(source: SourceFile, ranker: Ranker, cap: int, wanted: tuple[str, ...
         detail = 0
     if counts[detail] < 0:
         return None
-    return Snippet(source.path, render(counts[detail], detail), False,
-                   tuple(symbol.name for symbol in expanded[:counts[detail]]))
+    view = render(counts[detail], detail)
+    if len(view) > 0.8 * len(text) and len(text) <= cap:
+        return Snippet(source.path, text, True)
+    return Snippet(source.path, view, False, tuple(symbol.name for symbol in expanded[:counts[detail]]))
 
 
 def _expansion_ranges(found: Outline, expanded: list) -> list[tuple[int, int]]:

@@ -150,35 +150,48 @@ class Ranker:
     def __init__(self, query: Query):
         self.query = query
         self.terms = query.terms
-        self._automaton = AhoCorasick([term.text for term in self.terms]) if self.terms else None
+        # Definitions of the names the issue uses ("class Panel", "def convert") are looked for in the same pass.
+        self._defined = [index for index, term in enumerate(self.terms) if term.weight >= 2 and term.text[:1].isalpha()
+                         or term.text.startswith("_")]
+        patterns = [term.text for term in self.terms]
+        patterns += [f"{keyword} {self.terms[index].text}" for index in self._defined for keyword in ("class", "def")]
+        self._automaton = AhoCorasick(patterns) if patterns else None
         self.idf: list[float] = [1.0] * len(self.terms)
+        self._words = {term.text.lower(): term.weight for term in self.terms}
 
-    def counts(self, text: str) -> list[int]:
-        """How often each term occurs in a text."""
+    def counts(self, text: str) -> tuple[list[int], int]:
+        """How often each term occurs in a text, and how many of the named classes/functions it defines."""
         counts = [0] * len(self.terms)
+        definitions = 0
         if self._automaton is not None:
             for index, _start, _end in self._automaton.find_matches_as_indexes(text, overlapping=True):
-                counts[index] += 1
-        return counts
+                if index < len(counts):
+                    counts[index] += 1
+                else:
+                    definitions += 1
+        return counts, definitions
 
     def rank_files(self, files: list[tuple[str, str]]) -> list[RankedFile]:
         """Files (path, text) by relevance, best first; only files with some relevance."""
         if not files:
             return []
-        all_counts = [self.counts(text) for _, text in files]
+        counted = [self.counts(text) for _, text in files]
+        all_counts = [counts for counts, _ in counted]
         total = len(files)
         for index in range(len(self.terms)):
             frequency = sum(1 for counts in all_counts if counts[index])
             self.idf[index] = math.log(1 + (total - frequency + 0.5) / (frequency + 0.5))
         average = sum(len(text) for _, text in files) / total or 1.0
         ranked = []
-        for (path, text), counts in zip(files, all_counts):
+        for (path, text), (counts, definitions) in zip(files, counted):
             score = 0.0
             norm = _BM25_K * (1 - _BM25_B + _BM25_B * len(text) / average)
             for index, count in enumerate(counts):
                 if count:
                     score += self.terms[index].weight * self.idf[index] * count * (_BM25_K + 1) / (count + norm)
-            score += self._path_score(path)
+            score += self._path_score(path) + 6.0 * min(definitions, 3)
+            if _is_peripheral(path):
+                score *= 0.3
             lines, functions = self._frames_in(path)
             if lines:
                 score += 25.0 + 5.0 * len(lines)
@@ -206,7 +219,8 @@ class Ranker:
         per_line: dict[int, list[int]] = {}
         if self._automaton is not None:
             for index, start, _end in self._automaton.find_matches_as_indexes(text, overlapping=True):
-                per_line.setdefault(bisect.bisect_right(starts, start), []).append(index)
+                if index < len(self.terms):
+                    per_line.setdefault(bisect.bisect_right(starts, start), []).append(index)
         frame_lines = ranked.frame_lines if ranked else ()
         frame_functions = set(ranked.frame_functions) if ranked else set()
         names = {term.text: term.weight for term in self.terms}
@@ -221,6 +235,7 @@ class Ranker:
             score = sum(self.terms[index].weight * max(self.idf[index], 0.3) * math.log1p(count)
                         for index, count in counts.items())
             score += 4.0 * names.get(symbol.short_name, 0.0)
+            score += 1.5 * sum(self._words.get(word, 0.0) for word in _name_words(symbol.short_name))
             score += 1.0 * sum(names.get(part, 0.0) for part in symbol.name.split(".")[:-1])
             if symbol.short_name in frame_functions:
                 score += 30.0
@@ -237,9 +252,28 @@ class Ranker:
         weights: dict[int, float] = {}
         if self._automaton is not None:
             for index, start, _end in self._automaton.find_matches_as_indexes(text, overlapping=True):
+                if index >= len(self.terms):
+                    continue
                 line = bisect.bisect_right(starts, start)
                 weights[line] = weights.get(line, 0.0) + self.terms[index].weight * max(self.idf[index], 0.3)
         return sorted(((weight, line) for line, weight in weights.items()), key=lambda item: (-item[0], item[1]))
+
+
+_PERIPHERAL = frozenset({"docs", "doc", "examples", "example", "benchmarks", "benchmark", "bench", "tools",
+                         "scripts", "script", "artwork", "tasks"})
+
+
+def _is_peripheral(path: str) -> bool:
+    """Documentation, examples, tools and packaging: rarely where a fix goes."""
+    parts = path.split("/")
+    return bool(_PERIPHERAL.intersection(parts[:-1])) or parts[-1] in {"setup.py", "conftest.py", "noxfile.py",
+                                                                       "tasks.py", "conf.py"}
+
+
+def _name_words(name: str) -> set[str]:
+    """`_is_dataclass_repr` → {is, dataclass, repr}; `getFullName` → {get, full, name}."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).replace("_", " ").lower()
+    return {word for word in spaced.split() if len(word) >= 3}
 
 
 def own_lines(found: Outline, symbol: Symbol) -> list[tuple[int, int]]:

@@ -90,8 +90,15 @@ def _collect(body: list[ast.stmt], prefix: str, depth: int, symbols: list[Symbol
             symbols.append(Symbol(name, kind, start, end, body_start, doc_end, depth))
             if isinstance(node, ast.ClassDef) and depth < 3:
                 _collect(node.body, f"{name}.", depth + 1, symbols, statements)
-        elif depth == 0 or prefix:
+        else:
             statements.append((node.lineno, end))
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, ast.AnnAssign) else []
+            names = [target.id for target in targets if isinstance(target, ast.Name)]
+            if names and end - node.lineno + 1 >= SHORT_STATEMENT_LINES:
+                # A long constant (a table, a script template) can be what an issue is about.
+                symbols.append(Symbol(f"{prefix}{names[0]}", "var", node.lineno, end, node.lineno + 1,
+                                      node.lineno, depth))
 
 
 def render_view(text: str, shown: Iterable[tuple[int, int]]) -> str:
@@ -130,6 +137,8 @@ def skeleton_ranges(found: Outline, detail: int) -> list[tuple[int, int]]:
     if detail <= 0:
         return ranges
     for symbol in found.symbols:
+        if symbol.kind == "var":
+            continue
         ranges.append((symbol.start, symbol.body_start - 1))
         if detail >= 2 and symbol.doc_end >= symbol.body_start:
             ranges.append((symbol.doc_end, symbol.doc_end))
@@ -148,7 +157,7 @@ def interfaces(found: Outline, text: str) -> list[str]:
     hidden: list[str] = []
     for symbol in found.symbols:
         private = symbol.short_name.startswith("_") and symbol.short_name != "__init__"
-        if private or symbol.depth > 1 or any(symbol.name.startswith(prefix) for prefix in hidden):
+        if symbol.kind == "var" or private or symbol.depth > 1 or any(symbol.name.startswith(prefix) for prefix in hidden):
             if symbol.kind == "class":
                 hidden.append(symbol.name + ".")
             continue
