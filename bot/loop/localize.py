@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from bot.loop.context import Focus, SourceFile, is_source_path
 from bot.loop.prompting import render
 from bot.loop.symbols import outline, render_view, skeleton_ranges
-from bot.outside.model import ModelClient, Reply
+from bot.outside.model import ModelClient, Reply, Role
 
 MAX_FILES = 5
 MAX_SYMBOLS_PER_FILE = 8
@@ -34,7 +34,7 @@ class Localization:
 class Localizer:
     """Asks the programmer's model where the issue lives."""
 
-    def __init__(self, model: ModelClient, role: str = "programmer"):
+    def __init__(self, model: ModelClient, role: Role = Role.PROGRAMMER):
         self.model = model
         self.role = role
 
