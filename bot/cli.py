@@ -111,6 +111,11 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     else:
         text = args.issue
     issue = Issue.from_text(text)
+    uncommitted = Workspace.uncommitted_changes(args.path)
+    if uncommitted:
+        named = ", ".join(uncommitted[:5]) + (f" and {len(uncommitted) - 5} more" if len(uncommitted) > 5 else "")
+        print(f"agentcoder fix: the fix starts from the checkout's HEAD; uncommitted changes are not used ({named})."
+              " Commit them first to include them.", file=sys.stderr)
     with temporary_directory("agentcoder-fix-") as scratch:
         try:
             workspace = Workspace.clone_local(args.path, scratch / "work")

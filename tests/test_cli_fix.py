@@ -152,3 +152,15 @@ def test_huge_issue_and_binary_files(server, sandbox, tmp_path):
     prompt = server.requests_for(PROGRAMMER_MODEL)[0]["messages"][0]["content"]
     assert "[issue text trimmed]" in prompt and len(prompt) < 200_000
     assert "PNG" not in prompt  # binary content is never inlined
+
+
+def test_uncommitted_changes_are_named_on_stderr_as_not_used(server, tmp_path):
+    repo = make_repo(tmp_path / "repo", SLUGIFY_REPO)
+    (repo / ".agentcoder.yml").write_text("instructions: never used\n")
+    (repo / "textutil.py").write_text("def slugify(text):\n    return text\n")
+    done = fix(server, repo, "--issue", "   ")
+    assert done.returncode == 2 and "nothing to fix" in done.stderr
+    warning = next(line for line in done.stderr.splitlines() if "uncommitted changes are not used" in line)
+    assert ".agentcoder.yml" in warning and "textutil.py" in warning and "HEAD" in warning
+    clean = make_repo(tmp_path / "clean", SLUGIFY_REPO)
+    assert "uncommitted" not in fix(server, clean, "--issue", "   ").stderr

@@ -18,6 +18,7 @@ WHOLE_FILE_CHARS = 8_000  # larger files are shown by classes and functions
 MAX_EXPANDED = 10  # classes/functions shown whole per file from the ranking alone
 RELEVANT_SHARE = 0.2  # of the best score in the file, for a class/function to be shown whole
 MAP_PARSE_LIMIT = 200_000  # larger files are listed in the map without their interfaces
+MAP_MAX_PARSED = 40  # modules parsed for the map's interfaces, at most
 WINDOW_LINES = 12  # lines each side of a hot line, for files that do not parse
 
 
@@ -220,23 +221,28 @@ def repository_map(by_path: dict[str, SourceFile], shown: list[str], rest: list[
     outlines = outlines or Outlines()
     out = [f"{path}  (code below)" for path in shown]
     used = sum(len(line) + 1 for line in out) + 40  # room for the closing "... and N more files"
-    listed = 0
+    listed = parsed = 0
+    parsing = True
     for path in rest:
         entry = [path]
         source = by_path[path]
-        if is_source_path(path) and len(source.text) <= MAP_PARSE_LIMIT and used + len(path) * 3 < budget_chars:
+        if parsing and is_source_path(path) and len(source.text) <= MAP_PARSE_LIMIT:
             found = outlines.of(source)
+            parsed += 1
             if found is not None:
                 entry += ["    " + line for line in interfaces(found, source.text)]
         block = "\n".join(entry)
         if used + len(block) + 1 > budget_chars:
-            if used + len(path) + 1 <= budget_chars and len(entry) > 1:
-                block = path
-            else:
+            # The budget for interfaces is spent: the other files are listed by path, unparsed.
+            parsing = False
+            if used + len(path) + 1 > budget_chars:
                 break
+            block = path
         out.append(block)
         used += len(block) + 1
         listed += 1
+        if parsed >= MAP_MAX_PARSED:
+            parsing = False
     if listed < len(rest):
         out.append(f"... and {len(rest) - listed} more files")
     return "\n".join(out)

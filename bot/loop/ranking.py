@@ -11,7 +11,9 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from ahocorasick_rs import AhoCorasick
 
@@ -164,11 +166,12 @@ class Ranker:
         counts = [0] * len(self.terms)
         definitions = 0
         if self._automaton is not None:
-            for index, _start, _end in self._automaton.find_matches_as_indexes(text, overlapping=True):
+            tally = Counter(map(itemgetter(0), self._automaton.find_matches_as_indexes(text, overlapping=True)))
+            for index, count in tally.items():
                 if index < len(counts):
-                    counts[index] += 1
+                    counts[index] = count
                 else:
-                    definitions += 1
+                    definitions += count
         return counts, definitions
 
     def rank_files(self, files: list[tuple[str, str]]) -> list[RankedFile]:

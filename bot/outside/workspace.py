@@ -86,6 +86,22 @@ class Workspace:
         workspace.repo.git.checkout(origin.head.commit.hexsha, detach=True)
         return workspace
 
+    @staticmethod
+    def uncommitted_changes(checkout: Path) -> list[str]:
+        """Paths of a checkout whose working tree differs from HEAD (modified, staged, new; ignored files aside)."""
+        try:
+            status = git.Repo(checkout).git.status("--porcelain", "-z", "--untracked-files=all")
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError):
+            return []
+        paths, entries = [], iter(status.split("\0"))
+        for entry in entries:
+            if len(entry) < 4:
+                continue
+            paths.append(entry[3:])
+            if entry[0] in "RC":
+                next(entries, None)  # a rename's or copy's old path
+        return paths
+
     @classmethod
     def clone_remote(cls, url: str, token: str, dest: Path, branch: str | None = None) -> Workspace:
         """Clone over HTTPS with an installation token that is kept out of `.git/config`."""
