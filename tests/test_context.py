@@ -146,3 +146,23 @@ def test_tests_are_never_shown_to_the_programmer_as_code_to_change():
              SourceFile("slug.py", "def slugify(text):\n    return text\n")]
     context = build_context(files, "slugify is wrong", BUDGET)
     assert [snippet.path for snippet in context.snippets] == ["slug.py"]
+
+
+def test_the_designer_sees_the_relevant_code_the_conftest_fixtures_and_an_example_test():
+    from bot.loop.designer_context import designer_context
+    files = [
+        SourceFile("pkg/big.py", big_module()),
+        SourceFile("tests/conftest.py", "import pytest\n\n\n@pytest.fixture\ndef raw_header():\n    \"\"\"A header.\"\"\"\n"
+                                        "    return ' X '\n\n\ndef not_a_fixture():\n    return 1\n"),
+        SourceFile("tests/test_big.py", "from pkg.big import parse_header\n\n\ndef test_it(raw_header):\n"
+                                        "    assert parse_header(raw_header)\n"),
+        SourceFile("tests/test_other.py", "def test_unrelated():\n    assert True\n"),
+        SourceFile("tests/agentcoder/test_issue_1.py", "from pkg.big import parse_header\n"),
+    ]
+    view = designer_context(files, "`parse_header(None)` crashes", BUDGET)
+    code = "\n".join(snippet.text for snippet in view.code.snippets)
+    assert "def parse_header(value, option=60):" in code
+    (fixtures,) = view.fixtures
+    assert "def raw_header():" in fixtures.text and "def not_a_fixture" not in fixtures.text
+    assert [example.path for example in view.examples] == ["tests/test_big.py"]
+    assert view.size() <= BUDGET

@@ -121,6 +121,8 @@ def build_context(files: list[SourceFile], query_text: str, budget_chars: int, f
         else:
             cap = remaining if not snippets else max(remaining // 2, min(remaining, 3000))
         source = by_path[path]
+        if not source.text.strip():
+            continue
         wanted = focus.symbols_in(path) if focus else ()
         # A file the localization named, or the top-ranked one, may be shown whole if it fits.
         whole = cap if position < focused else int(cap * 0.6) if position == 0 else WHOLE_FILE_CHARS
