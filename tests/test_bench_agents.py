@@ -66,6 +66,7 @@ def designer_answer(prompt: str, entry_point: str, task_id: str) -> str:
     checks = [line.strip() for line in prompt.splitlines() if line.startswith("assert ")]
     checks += [f"assert {call} == {expected.strip()}"
                for call, expected in re.findall(r"^\s*>>> (.+)\n(.+)$", prompt, re.MULTILINE)]
+    checks = list(dict.fromkeys(checks))  # an example may appear in the task text and in the code shown
     if task_id in WRONG_TEST:
         checks.append(WRONG_TEST[task_id])
     tests = [f'def test_example_{number}():\n    """Example {number} of the task."""\n'
