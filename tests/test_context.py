@@ -166,3 +166,13 @@ def test_the_designer_sees_the_relevant_code_the_conftest_fixtures_and_an_exampl
     assert "def raw_header():" in fixtures.text and "def not_a_fixture" not in fixtures.text
     assert [example.path for example in view.examples] == ["tests/test_big.py"]
     assert view.size() <= BUDGET
+
+
+def test_a_file_over_a_megabyte_is_never_parsed_whole_but_shown_by_windows():
+    text = "".join(f"def function_{index}(value):\n    return value + {index}\n\n\n" for index in range(30_000))
+    text = text.replace("def function_15000(value):", "def overflowing_total(value):")
+    assert len(text) > 1_000_000 and outline(text) is None
+    context = build_context([SourceFile("pkg/huge.py", text)], "`overflowing_total` overflows", BUDGET)
+    (view,) = context.snippets
+    assert "def overflowing_total(value):\n    return value + 15000" in view.text and "not shown" in view.text
+    assert context.size() <= BUDGET
