@@ -34,7 +34,7 @@ _PYTHON_NAMES = frozenset(
     "global if import in is lambda nonlocal not or pass raise return try while with yield self cls print len str "
     "int float bool list dict set tuple type object range open super isinstance repr args kwargs Traceback "
     "most recent call last File line module stdin python pip install usr lib site packages venv http https www com "
-    "github org".split())
+    "github org foo bar baz qux quux spam eggs ham".split())
 _STOP = frozenset(
     "the and for with that this from not are was but have has when should would could into then than use using "
     "issue issues test tests there their they them what which will also just like does doesn even only some such "
@@ -91,10 +91,11 @@ class Query:
             if frame.function and not frame.function.startswith("<"):
                 add(frame.function, 4.0)
         for span in code:
+            called = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\(", span))
             for name in _DOTTED.findall(span):
                 parts = name.split(".")
                 for part in parts:
-                    add(part, 3.0 if _looks_like_code(part) or len(parts) > 1 else 2.0)
+                    add(part, 3.0 if _looks_like_code(part) or len(parts) > 1 or part in called else 2.0)
         for name in _CALL_OR_CODE.findall(prose):
             for part in name.split("."):
                 add(part, 3.0 if _looks_like_code(part) else 2.0)
