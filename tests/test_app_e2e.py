@@ -306,6 +306,15 @@ def section(body: str, heading: str) -> str:
     return body.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
 
 
+def evidence(body: str, name: str) -> dict[str, str]:
+    """One generated test's folded evidence in a PR body: summary, code, result before and after the change."""
+    block = body.split(f"<details><summary><code>{name}</code>: ", 1)[1].split("</details>", 1)[0]
+    summary, rest = block.split("</summary>", 1)
+    code = re.search(r"```python\n(.*?)\n```", rest, re.DOTALL).group(1)
+    before = rest.split("On the unchanged code: ", 1)[1].split("On the change: ", 1)[0].strip()
+    return {"summary": summary, "code": code, "before": before, "after": rest.split("On the change: ", 1)[1].strip()}
+
+
 # -- 1. label → draft PR ------------------------------------------------------------------------------
 
 
@@ -347,11 +356,21 @@ def test_label_by_a_maintainer_opens_a_draft_pull_request(world):
     assert (pull["pull"]["head"], pull["pull"]["base"], pull["pull"]["draft"]) == (branch, "main", True)
     body = pull["body"]
     assert f"\nFixes #{number}\n" in body
-    assert section(body, "Generated tests").strip().splitlines() == [
+    tests = section(body, "Generated tests")
+    assert tests.strip().splitlines()[:3] == [
         f"In `{TEST_FILE.format(number)}`:",
         "- `test_empty_list_raises_value_error` (fail-to-pass): mean([]) raises ValueError, not ZeroDivisionError.",
         "- `test_mean_of_two_numbers` (regression): Ordinary input keeps its mean.",
     ]
+    # Each test's evidence, folded: its code, the real failure on the unchanged code, its result on the fix.
+    empty = evidence(body, "test_empty_list_raises_value_error")
+    assert empty["summary"] == "fail-to-pass, failed on the unchanged code, passed on the change"
+    assert empty["code"] == TESTS_MODULE.split("\n\n\n")[1].strip()
+    assert empty["before"] == "**failed**\n\n```text\nZeroDivisionError: division by zero\ncalc/stats.py:3: ZeroDivisionError\n```"
+    assert empty["after"] == "**passed**"
+    plain = evidence(body, "test_mean_of_two_numbers")
+    assert plain["summary"] == "regression, passed on the unchanged code, passed on the change"
+    assert (plain["before"], plain["after"]) == ("**passed**", "**passed**")
     log = body.split("<details><summary>Iteration log</summary>\n", 1)[1]
     assert "**Result:** resolved — resolved in iteration 2" in log
     assert "### Iteration 1" in log and "### Iteration 2" in log and f"- Plan: {RIGHT_PLAN}" in log

@@ -47,6 +47,16 @@ def test_failure_text_reaches_the_programmer_and_the_designer_never_sees_drafts(
     kinds = {test.id.split("::")[-1]: test.kind for test in outcome.generated_tests}
     assert kinds == {"test_punctuation_removed": "fail_to_pass", "test_plain_words_still_work": "regression",
                      "test_large_input": "fail_to_pass"}
+    # Per-test evidence: the code, the real failure on the unchanged code, the result on the final change.
+    evidence = {test.id.split("::")[-1]: test for test in outcome.generated_tests}
+    punctuation = evidence["test_punctuation_removed"]
+    assert punctuation.code.startswith("def test_punctuation_removed():\n") and punctuation.code.endswith(
+        'assert slugify("Hello, World!") == "hello-world"')
+    assert (punctuation.before, punctuation.after, punctuation.after_text) == ("failed", "passed", "")
+    assert punctuation.before_text.startswith("AssertionError: assert 'hello,-world!' == 'hello-world'")
+    assert punctuation.before_text.endswith("tests/agentcoder/test_issue_7.py:4: AssertionError")
+    plain = evidence["test_plain_words_still_work"]
+    assert (plain.before, plain.before_text, plain.after) == ("passed", "", "passed")
     # The real failure text of iteration 1 reached the programmer's second turn.
     second_turn = server.requests_for(PROGRAMMER_MODEL)[1]["messages"][-1]["content"]
     assert "test_punctuation_removed" in second_turn and "assert 'hello-world!' == 'hello-world'" in second_turn

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from bot.loop.outcome import Outcome, TestSummary
+import html
+import re
+
+from bot.loop.outcome import GeneratedTest, Outcome, TestSummary
 from bot.outside.model import Role
 from bot.sandbox.summary import counts_text
 
 GITHUB_BODY_LIMIT = 65_536
+EVIDENCE_BUDGET = 30_000  # of the PR body, for the generated tests' code and results; the log gets the rest
+CODE_CHARS = 3_000
 KIND_LABEL = {"fail_to_pass": "fail-to-pass", "regression": "regression", "unverified": "unverified"}
 
 
@@ -15,9 +20,11 @@ def _counts(summary: TestSummary) -> str:
     return text + (f" ({summary.problem_text})" if summary.problem_text else "")
 
 
-def _fence(text: str) -> str:
-    fence = "````" if "```" in text else "```"
-    return f"{fence}text\n{text.rstrip()}\n{fence}"
+def _fence(text: str, language: str = "text") -> str:
+    """A code fence longer than any run of backticks inside, so the text cannot close it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{language}\n{text.rstrip()}\n{fence}"
 
 
 def dollars(cost: float | None) -> str:
@@ -47,8 +54,8 @@ def usage_table(outcome: Outcome) -> str:
     return "\n".join(rows)
 
 
-def generated_tests_list(outcome: Outcome) -> str:
-    """One line a generated test: id, fail-to-pass or regression, and what it checks."""
+def generated_tests_list(outcome: Outcome, *, evidence_budget: int = EVIDENCE_BUDGET) -> str:
+    """One line a generated test (id, fail-to-pass or regression, what it checks), then its evidence folded."""
     if not outcome.generated_tests:
         return "_No generated tests could be used; the change was judged by the existing suite only._"
     lines = [f"In `{outcome.test_file}`:"]
@@ -56,7 +63,45 @@ def generated_tests_list(outcome: Outcome) -> str:
               for test in outcome.generated_tests]
     if not outcome.reproduced:
         lines.append("\nNone of these tests fails on the unchanged code: they do not reproduce the issue.")
+    folded, left_out = [], 0
+    for test in outcome.generated_tests:
+        block = evidence_block(test)
+        if len(block) > evidence_budget:
+            left_out += 1
+            continue
+        evidence_budget -= len(block)
+        folded.append(block)
+    if folded:
+        lines += ["", "Evidence: each test's code, and what it did on the unchanged code and on the change.", ""]
+        lines += folded
+    if left_out:
+        lines.append(f"_The evidence of {left_out} more test(s) was left out to fit GitHub's size limit;"
+                     f" `{outcome.test_file}` on this branch holds their code._")
     return "\n".join(lines)
+
+
+def _result(result: str, why: str) -> str:
+    if not result:
+        return "not run (no change was tested)\n"
+    return f"**{result}**\n" + (f"\n{_fence(why)}\n" if why else "")
+
+
+def evidence_block(test: GeneratedTest) -> str:
+    """One test, folded: its code, its result on the unchanged code (the failure that shows the issue), after."""
+    name = html.escape(test.id.split("::", 1)[-1])
+    after = f", {test.after} on the change" if test.after else ""
+    code = test.code if len(test.code) <= CODE_CHARS else test.code[:CODE_CHARS] + "\n# ...[trimmed]"
+    return "\n".join([
+        f"<details><summary><code>{name}</code>: {KIND_LABEL[test.kind]}, {test.before or 'not run'} on the"
+        f" unchanged code{after}</summary>",
+        "",
+        _fence(code, "python") if code else "_(its code could not be found in the module)_",
+        "",
+        "On the unchanged code: " + _result(test.before, test.before_text),
+        "On the change: " + _result(test.after, test.after_text),
+        "</details>",
+        "",
+    ])
 
 
 def markdown_log(outcome: Outcome, *, feedback_chars: int = 3_000) -> str:

@@ -14,25 +14,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.loop.agents import Issue, Programmer, TestDesigner, test_explanations
-from bot.loop.context import Focus, SourceFile, build_context, is_source_path, is_test_path
+from bot.loop.context import (
+    Focus,
+    SourceFile,
+    build_context,
+    is_source_path,
+    is_test_path,
+)
 from bot.loop.designer_context import DesignerContext, designer_context
 from bot.loop.edits import apply_edits, describe_problems
+from bot.loop.evidence import function_of, function_sources, result_of
 from bot.loop.localize import Localizer
-from bot.loop.reads import answer_reads
 from bot.loop.outcome import (
     DesignAttempt,
     GeneratedTest,
     Iteration,
     Outcome,
+    Prices,
     Step,
     StepEvent,
     Stop,
     TestSummary,
-    Prices,
     Usage,
 )
 from bot.loop.ports import Clock, TestRunner
 from bot.loop.prompting import render
+from bot.loop.reads import answer_reads
 from bot.outside.model import CHARS_PER_TOKEN, LLMError, Role
 from bot.outside.workspace import Workspace, slugify
 from bot.repo_config import RepoConfig, RepoConfigError, load_repo_config
@@ -192,6 +199,7 @@ class AgentLoop:
         refuse = self._refusal(workspace, config, outcome.test_file)
         feedback: str | None = None
         best: tuple[int, dict[str, str | None]] | None = None
+        new_runs: dict[int, RunResult | None] = {}
         for number in range(1, self.limits.max_iterations + 1):
             if not self._check_budgets(outcome):
                 break
@@ -220,7 +228,8 @@ class AgentLoop:
             if proposal.reply.truncated:
                 problems.append("Your answer was cut off at the model's length limit; send fewer, smaller blocks.")
             self.progress(StepEvent(Step.TESTS, f"iteration {number}: running the tests", number))
-            suite, new_tests, regressions, failures = self._judge(workspace, config, outcome)
+            suite, new_tests, regressions, failures, new_run = self._judge(workspace, config, outcome)
+            new_runs[number] = new_run
             changed = [path for path in workspace.changed_files(start) if path != outcome.test_file]
             feedback = self._feedback(number, workspace, problems, failures, outcome, changed)
             if proposal.reads and proposal.parsed.blocks:
@@ -249,6 +258,9 @@ class AgentLoop:
             workspace.restore(start, best[1])
         if outcome.test_code is not None:
             workspace.write(outcome.test_file, outcome.test_code)
+        final_run = new_runs.get(outcome.best_iteration) if outcome.best_iteration else None
+        for test in outcome.generated_tests if final_run else []:
+            test.after, test.after_text = result_of(final_run, test.id)
         outcome.files_changed = workspace.changed_files(start)
 
     # -- steps ----------------------------------------------------------------------------------
@@ -259,14 +271,15 @@ class AgentLoop:
             run = self._run_suite(workspace, config, outcome)
         except SetupFailed as exc:
             summary = TestSummary(problem=RunProblem.SETUP_FAILED, problem_text="setup failed after the change")
-            return summary, TestSummary(), [], [f"Installing the changed repository failed:\n{exc.log_tail[-2000:]}"]
+            failure = f"Installing the changed repository failed:\n{exc.log_tail[-2000:]}"
+            return summary, TestSummary(), [], [failure], None
         suite = TestSummary.of(run)
         baseline_failing = set(outcome.baseline.failing if outcome.baseline else [])
         regressions = [test for test in suite.failing if test not in baseline_failing]
         failures = _failure_texts(run, set(regressions))
         if run.problem in {RunProblem.TIMEOUT, RunProblem.OUT_OF_MEMORY}:
             failures.append(run.describe_problem())
-        new_tests = TestSummary()
+        new_tests, new_run = TestSummary(), None
         if outcome.test_code is not None:
             new_run = self._run_new_tests(workspace, config, outcome.test_code, outcome)
             new_tests = TestSummary.of(new_run)
@@ -274,7 +287,7 @@ class AgentLoop:
             if new_run.problem:
                 failures.append(f"{outcome.test_file}: {new_run.describe_problem()}")
                 new_tests.failing = new_tests.failing or [outcome.test_file]
-        return suite, new_tests, regressions, failures
+        return suite, new_tests, regressions, failures, new_run
 
     def _feedback(self, number: int, workspace: Workspace, problems: list[str], failures: list[str],
                   outcome: Outcome, changed: list[str]) -> str:
@@ -322,16 +335,17 @@ class AgentLoop:
     def _classify(self, code: str, run: RunResult, outcome: Outcome) -> None:
         """Fail on the unchanged code → fail-to-pass (the issue is reproduced); pass → regression test."""
         outcome.test_code = code
-        explanations = test_explanations(code)
-        results = run.outcomes()
-        if run.running_at_timeout:
-            results[run.running_at_timeout] = "failed"
-        for name, explanation in explanations.items():
-            ids = [test_id for test_id in results if test_id.split("::")[-1].split("[")[0] == name]
-            for test_id in ids or [f"{outcome.test_file}::{name}"]:
-                result = results.get(test_id)
-                kind = {"passed": "regression", "failed": "fail_to_pass", "error": "fail_to_pass"}.get(result, "unverified")
-                outcome.generated_tests.append(GeneratedTest(test_id, kind, explanation))
+        sources = function_sources(code)
+        ids = [test.id for test in run.tests]
+        if run.running_at_timeout and run.running_at_timeout not in ids:
+            ids.append(run.running_at_timeout)
+        outcome.generated_tests = []
+        for name, explanation in test_explanations(code).items():
+            for test_id in [i for i in ids if function_of(i) == name] or [f"{outcome.test_file}::{name}"]:
+                before, why = result_of(run, test_id)
+                kind = {"passed": "regression", "failed": "fail_to_pass", "error": "fail_to_pass"}.get(before, "unverified")
+                outcome.generated_tests.append(
+                    GeneratedTest(test_id, kind, explanation, sources.get(name, ""), before, why))
         outcome.reproduced = any(test.kind == "fail_to_pass" for test in outcome.generated_tests)
         if not outcome.reproduced:
             outcome.notes.append("No generated test fails on the unchanged code: the new tests do not reproduce"

@@ -127,6 +127,11 @@ class GeneratedTest:
     id: str
     kind: str  # fail_to_pass | regression | unverified
     explanation: str
+    code: str = ""  # the test function's source
+    before: str = ""  # its result on the unchanged code: passed | failed | error | skipped | not run
+    before_text: str = ""  # unless it passed there: the trimmed assertion or exception that shows why
+    after: str = ""  # its result on the final change ("" when no change was tested)
+    after_text: str = ""
 
 
 @dataclass
