@@ -49,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="MBPP agent runs: show the first assert (default) or all three")
     bench.add_argument("--json", action="store_true")
 
+    register = commands.add_parser("register", help="register the GitHub App from app.yml (the manifest flow)")
+    register.add_argument("--out", type=Path, default=Path("agentcoder-app.env"),
+                          help="credentials file to write (mode 0600; default agentcoder-app.env)")
+    register.add_argument("--org", help="register the App for this organisation instead of your user")
+    register.add_argument("--webhook-url", help="where GitHub will send webhooks (…/webhooks); default app.yml's")
+    register.add_argument("--manifest", type=Path, default=Path(__file__).resolve().parent.parent / "app.yml")
+    register.add_argument("--host", default="127.0.0.1")
+    register.add_argument("--port", type=int, default=3000)
+
     playground = commands.add_parser("playground", help="the whole App flow offline: stand-in GitHub, sample repo, issue → PR")
     playground.add_argument("--json", action="store_true")
     playground.add_argument("--dashboard", action="store_true",
@@ -191,6 +200,23 @@ def _service(settings: Settings, recover: bool = True):
     return composition.build_service(settings, recover=recover)
 
 
+def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
+    """`agentcoder register`: the manifest flow; writes the App's credentials and prints the next command."""
+    from bot.app.register import RegisterError, run_register
+
+    try:
+        registration = run_register(settings, args.out, app_yml=args.manifest, host=args.host, port=args.port,
+                                    org=args.org, webhook_url=args.webhook_url,
+                                    announce=lambda line: print(line, flush=True))
+    except RegisterError as exc:
+        print(f"agentcoder: register: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Registered {registration.slug} (App id {registration.app_id}): {registration.html_url}")
+    print(f"Credentials written to {args.out} (readable only by you). Install the App on your repositories, then:")
+    print(f"  set -a && . {args.out} && set +a && agentcoder serve", flush=True)
+    return EXIT_OK
+
+
 def cmd_playground(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder playground`: the whole App flow offline, printing the PR the bot opened."""
     from bot import composition
@@ -234,7 +260,7 @@ def _playground_text(result) -> str:
 
 
 COMMANDS = {"check": cmd_check, "fix": cmd_fix, "bench": cmd_bench, "serve": cmd_serve, "worker": cmd_worker,
-            "playground": cmd_playground}
+            "playground": cmd_playground, "register": cmd_register}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ A collaborator that cannot be built raises `ConfigError` with one line naming th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,12 +21,13 @@ from bot.config import ConfigError, Settings
 from bot.loop.agent_loop import AgentLoop, LoopLimits
 from bot.loop.agents import Programmer, TestDesigner
 from bot.loop.outcome import StepEvent
-from bot.outside.github import GitHubApp, GitHubError
+from bot.outside.github import Failure, GitHubApp, GitHubError
 from bot.outside.model import LLMError, ModelClient
 from bot.sandbox.executor import Sandbox, SandboxUnavailable
 from webhooks.app import create_app
 
 Progress = Callable[[StepEvent], None]
+log = logging.getLogger(__name__)
 
 
 def build_sandbox(settings: Settings) -> Sandbox:
@@ -71,13 +73,20 @@ class Service:
 
 
 def build_service(settings: Settings, *, sandbox: Sandbox | None = None, recover: bool = True) -> Service:
-    """Check the settings, reach GitHub as the App, and wire queue, workers and webhook edge together."""
+    """Check the settings, try to reach GitHub as the App, and wire queue, workers and webhook edge together.
+
+    GitHub refusing the App (a 401 for its key, a wrong URL) stops here; GitHub being unreachable does not:
+    deliveries are taken and the bot's login is learned later (GitHub never redelivers by itself).
+    """
     settings.require_github_app()
     github = GitHubApp.from_settings(settings)
     try:
         bot_login = github.bot_login()
     except GitHubError as exc:
-        raise ConfigError(f"{exc}: check AGENTCODER_GITHUB_APP_ID, the private key and AGENTCODER_GITHUB_API_URL") from exc
+        if exc.failure is not Failure.unavailable:
+            raise ConfigError(f"{exc}: check AGENTCODER_GITHUB_APP_ID, the private key and AGENTCODER_GITHUB_API_URL") from exc
+        log.warning("GitHub's API cannot be reached now (%s); taking deliveries and trying again later", exc)
+        bot_login = None
     sandbox = sandbox or build_sandbox(settings)
     model = build_model(settings)
     queue = queue_from_url(settings.database_url)
@@ -86,8 +95,9 @@ def build_service(settings: Settings, *, sandbox: Sandbox | None = None, recover
     metrics = Metrics(queue.count_by_state)
     metered_sandbox = MeteredSandbox(sandbox, metrics)
     metered_model = MeteredModel(model, metrics, settings.model_prices)
-    handler = JobHandler(github, bot_login, loop_factory(settings, metered_sandbox, metered_model),
+    handler = JobHandler(github, loop_factory(settings, metered_sandbox, metered_model),
                          record_progress=queue.record_progress)
     pool = WorkerPool(queue, handler, settings.concurrent_jobs, on_finished=metrics.job_finished)
-    web = create_app(settings, queue, bot_login=bot_login, on_enqueue=lambda job: pool.wake(), metrics=metrics)
-    return Service(web, pool, queue, bot_login, metrics)
+    web = create_app(settings, queue, bot_login=github.known_bot_login, on_enqueue=lambda job: pool.wake(),
+                     metrics=metrics)
+    return Service(web, pool, queue, bot_login or "(not known yet: GitHub unreachable)", metrics)

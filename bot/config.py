@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     github_private_key_path: Path | None = None
     webhook_secret: str | None = None
     github_api_url: str = "https://api.github.com"
+    github_url: str = "https://github.com"  # where `agentcoder register` sends the manifest (GHES, the stand-in)
     trigger_label: str = "agentcoder"
     admin_token: str | None = None
 

@@ -7,11 +7,12 @@ the logic around them be tested directly, bedevere-style.
 from __future__ import annotations
 
 import itertools
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.outside.github import IssueInfo, PullInfo
+from bot.outside.github import BotIdentity, IssueInfo, PullInfo, RepoInfo, links_issue
 from bot.outside.model import Reply, Role, tokens_for
 from bot.repo_config import RepoConfig
 from bot.sandbox.results import CollectionError, RunResult, TestOutcome
@@ -104,6 +105,8 @@ class FakeRepository:
     review_texts: dict[int, list[str]] = field(default_factory=dict)
     pull_bodies: dict[int, list[str]] = field(default_factory=dict)
     default_branch: str = "main"
+    archived: bool = False
+    comment_reactions: list[tuple[int, str, bool]] = field(default_factory=list)
     fail_on: set[str] = field(default_factory=set)
     _numbers: itertools.count = field(default_factory=lambda: itertools.count(100))
 
@@ -111,9 +114,31 @@ class FakeRepository:
         """A made-up installation token (what a leak check looks for)."""
         return "ghs_FAKEINSTALLATIONTOKEN0123456789abcd"
 
-    def clone_url_and_default_branch(self) -> tuple[str, str]:
-        """The bare repository's path and its default branch."""
-        return str(self.bare), self.default_branch
+    def repository(self) -> RepoInfo:
+        """The bare repository's path, its default branch, whether archived."""
+        return RepoInfo(str(self.bare), self.default_branch, self.archived)
+
+    def branch_sha(self, branch: str) -> str | None:
+        """The tip of a branch of the bare repository, or None."""
+        done = subprocess.run(["git", "--git-dir", str(self.bare), "rev-parse", "--verify", "--quiet",
+                               f"refs/heads/{branch}"], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    def pulls_for_branch(self, branch: str, state: str = "open") -> list[PullInfo]:
+        """The pull requests (open, closed or all) whose head is `branch`."""
+        return [p for p in self.pulls.values() if p.head_ref == branch and state in ("all", p.state)]
+
+    def open_pulls_linking(self, number: int) -> list[PullInfo]:
+        """Open pull requests whose body closes issue #number."""
+        return [p for p in self.pulls.values() if p.state == "open" and links_issue(p.body, number)]
+
+    def react_to_comment(self, comment_id: int, content: str = "eyes", *, review_comment: bool = False) -> None:
+        """React to an issue comment or a review comment."""
+        self.comment_reactions.append((comment_id, content, review_comment))
+
+    def create_commits(self, branch, base_sha, commits, *, force: bool) -> str:
+        """GitHub's Git Data API is not faked: a push to the bare repository never fails here."""
+        raise NotImplementedError("the fake repository takes every push")
 
     def can_write(self, username: str) -> bool:
         """Write, maintain and admin may trigger the bot."""
@@ -131,12 +156,12 @@ class FakeRepository:
         """The open pull request whose head is `branch`."""
         return next((p for p in self.pulls.values() if p.head_ref == branch and p.state == "open"), None)
 
-    def create_draft_pull(self, title: str, head: str, base: str, body: str) -> PullInfo:
-        """Open a pull request (recorded with its body)."""
-        if "create_draft_pull" in self.fail_on:
+    def create_pull(self, title: str, head: str, base: str, body: str) -> PullInfo:
+        """Open a draft pull request (recorded with its body)."""
+        if "create_pull" in self.fail_on:
             raise RuntimeError(f"GitHub create pull request failed with {self.token()}")
         number = next(self._numbers)
-        pull = PullInfo(number, f"https://github.example/pull/{number}", "open", "agentcoder[bot]", head, body)
+        pull = PullInfo(number, f"https://github.example/pull/{number}", "open", "agentcoder[bot]", head, body, True)
         self.pulls[number] = pull
         self.pull_bodies[number] = [body]
         self.issues[number] = IssueInfo(number, title, body, "open", False, "agentcoder[bot]", True)
@@ -170,6 +195,11 @@ class FakeGitHub:
     """The App installed on fake repositories."""
 
     repositories: dict[str, FakeRepository]
+    bot: BotIdentity = BotIdentity("agentcoder[bot]", 41898282)
+
+    def identity(self, installation_id: int) -> BotIdentity:
+        """The App's bot user."""
+        return self.bot
 
     def repo(self, full_name: str, installation_id: int) -> FakeRepository:
         """The client of one repository."""

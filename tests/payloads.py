@@ -37,3 +37,24 @@ def comment(body: str, *, pr_author: str = BOT, sender: dict | None = None, on_p
         "installation": {"id": INSTALLATION},
         "sender": sender or user(),
     }
+
+
+def review(body: str | None, *, pr_author: str = BOT, sender: dict | None = None) -> dict:
+    """`pull_request_review` / `submitted` (review 77) on PR #12 opened by `pr_author`."""
+    return {
+        "action": "submitted",
+        "review": {"id": 77, "body": body, "state": "commented", "user": sender or user()},
+        "pull_request": {"number": 12, "user": user(pr_author, "Bot")},
+        "repository": {"full_name": REPO},
+        "installation": {"id": INSTALLATION},
+        "sender": sender or user(),
+    }
+
+
+def review_comment(body: str, *, pr_author: str = BOT, sender: dict | None = None) -> dict:
+    """`pull_request_review_comment` / `created` (comment 88) on a line of PR #12."""
+    payload = review(body, pr_author=pr_author, sender=sender)
+    del payload["review"]
+    payload["action"] = "created"
+    payload["comment"] = {"id": 88, "body": body, "path": "a.py", "line": 3, "user": payload["sender"]}
+    return payload

@@ -22,6 +22,7 @@ import pytest
 from bot.app.queue import FINAL_STATES, Job
 from bot.composition import Service, build_service
 from bot.config import load_settings
+from bot.dev.github import bare as bare_git
 from bot.dev.github.hooks import signatures
 from bot.dev.github.standin import GitHubStandin
 from bot.dev.openai_server import Fault, ScriptedOpenAI
@@ -214,7 +215,7 @@ class World:
         workspace.commit_all("An earlier attempt")
         workspace.push(url, token, branch)
         app = GitHubApp(str(APP_ID), self.standin.app_private_key_pem, self.standin.api_url, auto_retry=False)
-        return app.repo(FULL_NAME, INSTALLATION_ID).create_draft_pull(
+        return app.repo(FULL_NAME, INSTALLATION_ID).create_pull(
             ISSUE_TITLE, branch, "main", f"Fixes #{issue_number}").number
 
     # -- reading the stand-in ---------------------------------------------------------------------
@@ -436,7 +437,10 @@ def test_retry_runs_again_on_the_pr_branch_with_guidance_and_review_comments(wor
     assert observer.bodies[status["id"]][0] == f"{STATUS_MARKER}\nAgentCoder is running again on this branch with your guidance."
     [issue_status] = world.bot_comments(number)
     assert issue_status["body"].endswith(f"opened draft pull request #{pr}: resolved in iteration 1.")
-    assert ("issue", pr, "eyes") in [(r["subject"], r["subject_id"], r["content"]) for r in world.standin.reactions]
+    # 👀 on the comment that asked, not on the PR.
+    [asking] = [c for c in world.standin.comments_on(OWNER, REPO, pr) if c["user"] == MAINTAINER]
+    assert ("comment", asking["id"], "eyes") in [(r["subject"], r["subject_id"], r["content"]) for r in world.standin.reactions]
+    assert ("issue", pr, "eyes") not in [(r["subject"], r["subject_id"], r["content"]) for r in world.standin.reactions]
     assert_no_token_leaked(world, app, observer)
 
 
@@ -641,10 +645,10 @@ def test_an_unresolved_issue_gets_the_log_and_the_best_attempt_on_a_branch(world
     assert world.standin.read_file(OWNER, REPO, branch, TEST_FILE.format(number)) == TESTS_MODULE
 
 
-# -- 9. a job that breaks -------------------------------------------------------------------------------------------
+# -- 9. GitHub refuses the push -----------------------------------------------------------------------------------
 
 
-def test_a_push_github_rejects_fails_the_job_and_says_so_on_the_issue(world):
+def test_a_push_github_rejects_is_made_through_the_api_instead(world):
     world.models.add(DESIGNER, DESIGNED_TESTS)
     world.models.add(PROGRAMMER, RIGHT_FIX)
     hook = world.standin.repo_path(OWNER, REPO) / "hooks" / "pre-receive"
@@ -655,10 +659,203 @@ def test_a_push_github_rejects_fails_the_job_and_says_so_on_the_issue(world):
     assert world.label(number).status_code == 202
     [job] = app.wait_for_jobs(1)
 
-    assert job.state == "failed" and job.detail.startswith("WorkspaceError: ")
-    assert "pre-receive hook declined" in job.detail
-    assert world.branch(number) is None and world.pulls() == []
+    [pull] = world.pulls()
+    assert job.state == "done"
+    assert job.detail == f"opened PR #{pull['number']} (commits made through GitHub's API: the push was refused)"
+    tip = world.branch(number)
+    assert world.standin.store.is_verified(tip)  # made by GitHub, so signed
+    assert 'raise ValueError("mean() of an empty list")' in world.standin.read_file(
+        OWNER, REPO, f"agentcoder/issue-{number}", "calc/stats.py")
     [status] = world.bot_comments(number)
-    assert status["body"].startswith(f"{STATUS_MARKER}\nAgentCoder stopped because of an error: WorkspaceError: ")
-    assert "pre-receive hook declined" in status["body"]
-    assert all(token not in status["body"] + job.detail for token in world.tokens())
+    assert status["body"].endswith(f"opened draft pull request #{pull['number']}: resolved in iteration 1.")
+
+
+# -- GitHub as it really is (issue 11) -------------------------------------------------------------------------
+
+
+def bot_comments(world: World, repo: str, number: int) -> list[dict]:
+    return [c for c in world.standin.comments_on(OWNER, repo, number) if c["user"] == world.standin.bot_login]
+
+
+def test_a_private_free_repository_with_a_custom_role_a_signed_commit_ruleset_and_a_rate_limit(world):
+    """The issue's "done when": label → a PR opens, signed commits by the App's bot user, a clean status comment."""
+    name = "calc-free"
+    world.standin.create_repo(OWNER, name, make_repo(world.root / "free", FILES, commit=False), INSTALLATION_ID,
+                              private=True, plan="free", default_branch="trunk", signed_commits=True)
+    world.standin.add_custom_role(OWNER, "release-engineer", "maintain")
+    world.standin.set_permission(OWNER, name, "releaser", "release-engineer")
+    world.models.add(DESIGNER, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, RIGHT_FIX)
+    app = world.start_app()
+    number = world.standin.create_issue(OWNER, name, ISSUE_TITLE, ISSUE_BODY, user="octocat")
+    world.standin.inject("GET", rf"/repos/{OWNER}/{name}/issues/{number}", "secondary", times=2, retry_after_s=1)
+    world.standin.inject("POST", rf"/repos/{OWNER}/{name}/issues/{number}/comments", "secondary", retry_after_s=1)
+    assert world.standin.label_issue(OWNER, name, number, "agentcoder", sender="releaser").status_code == 202
+    [job] = app.wait_for_jobs(1, timeout_s=120)
+
+    [pull] = [p for p in world.pulls() if p["repo"] == name]
+    assert job.state == "done" and job.detail.startswith(f"opened PR #{pull['number']}")
+    # Drafts are refused on a private repository of a Free account: an open PR marked work in progress.
+    assert pull["pull"]["draft"] is False and pull["body"].startswith("> **Work in progress.**")
+    assert (pull["pull"]["head"], pull["pull"]["base"]) == (f"agentcoder/issue-{number}", "trunk")
+    # The ruleset refused the push (GH013); the commits were made through the API: signed, by the bot user.
+    tip = world.standin.branch_sha(OWNER, name, f"agentcoder/issue-{number}")
+    assert world.standin.store.is_verified(tip)
+    bare = world.standin.repo_path(OWNER, name)
+    commit = bare_git.read_commit(bare, tip)
+    bot_id = world.standin.store.user(world.standin.bot_login)["id"]
+    assert commit["author"]["name"] == "agentcoder[bot]"
+    assert commit["author"]["email"] == f"{bot_id}+agentcoder[bot]@users.noreply.github.com"
+    [status] = bot_comments(world, name, number)
+    assert status["body"] == (f"{STATUS_MARKER}\nAgentCoder opened pull request #{pull['number']} (work in progress: "
+                              "this repository does not accept drafts): resolved in iteration 1.")
+    assert all(fault.hits == fault.times for fault in world.standin.faults._faults)  # the limits were met
+
+
+def test_serve_takes_deliveries_while_github_is_unreachable_and_runs_the_job_once_it_is_back(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, RIGHT_FIX)
+    number = world.issue()
+    world.standin.stop()
+    app = world.start_app()  # GET /app cannot be answered: serve starts all the same
+    assert app.service.bot_login.startswith("(not known yet")
+    delivery = world.label(number)
+    assert delivery.status_code == 202
+    time.sleep(2)
+    assert [job.state for job in app.jobs()] == ["running"]  # waiting for GitHub, not failed
+    world.standin.start()
+    [job] = app.wait_for_jobs(1, timeout_s=120)
+    [pull] = world.pulls()
+    assert job.state == "done" and job.detail == f"opened PR #{pull['number']}"
+
+
+def test_a_retry_in_a_review_comment_runs_and_gets_eyes_and_a_review_needs_write_access(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, RIGHT_FIX)
+    app = world.start_app()
+    number = world.issue()
+    pr = world.seed_bot_pull(number)
+    delivery = world.standin.review_comment(OWNER, REPO, pr, "/agentcoder retry keep it short", sender=MAINTAINER,
+                                            path="calc/stats.py", line=3)
+    assert delivery.status_code == 202
+    [job] = app.wait_for_jobs(1, timeout_s=120)
+    assert (job.trigger, job.guidance, job.comment_kind, job.state) == ("retry", "keep it short", "review_comment", "done")
+    assert job.detail == f"updated PR #{pr}"
+    comment_id = delivery.payload["comment"]["id"]
+    assert [(r["subject"], r["subject_id"], r["content"]) for r in world.standin.reactions] == [
+        ("review_comment", comment_id, "eyes")]
+    world.standin.set_permission(OWNER, REPO, "reader", "read")
+    assert world.standin.review(OWNER, REPO, pr, "/agentcoder retry", sender="reader").status_code == 202
+    _, refused = app.wait_for_jobs(2)
+    assert refused.detail.startswith("refused: @reader, AgentCoder only acts for people with write access")
+
+
+def test_a_template_label_on_an_outsiders_new_issue_is_refused_silently_elsewhere_politely(world):
+    app = world.start_app()
+    fresh = world.standin.create_issue(OWNER, REPO, "Bug", "it breaks", user="outsider")
+    old = world.standin.create_issue(OWNER, REPO, "Old bug", "it broke", user="outsider")
+    world.standin.store.update_issue(OWNER, REPO, old, created_at=world.standin.store.issue(
+        OWNER, REPO, old)["created_at"].replace(year=2020))
+    assert world.label(fresh, sender="outsider").status_code == 202
+    assert world.label(old, sender="outsider").status_code == 202
+    silent, polite = app.wait_for_jobs(2)
+    assert bot_comments(world, REPO, fresh) == []
+    assert silent.detail.startswith("refused: @outsider has no write access; the label came with their own new issue")
+    [comment] = bot_comments(world, REPO, old)
+    assert comment["body"].startswith("@outsider, AgentCoder only acts for people with write access")
+    assert polite.detail.startswith("refused: @outsider, AgentCoder only acts")
+
+
+def test_a_linked_human_pr_stops_a_second_one_and_a_branch_with_human_commits_is_left_alone(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, RIGHT_FIX)
+    app = world.start_app()
+    linked, busy = world.issue(), world.issue("mean() again", ISSUE_BODY)
+    token = world.standin.installation_token(INSTALLATION_ID)
+    url = world.standin.git_url(OWNER, REPO)
+    human = Workspace.clone_remote(url, token, world.root / "human", author=("Hu Man", "human@example.com"))
+    for branch in ("fix-mean", f"agentcoder/issue-{busy}"):
+        human.start_branch(branch)
+        human.write("NOTES.md", f"work on {branch}\n")
+        human.commit_all(f"human work on {branch}")
+        human.push(url, token, branch)
+    human_pr = world.standin.open_pull(OWNER, REPO, "Fix mean", f"This fixes #{linked}.", "fix-mean", user="human")
+    world.standin.assign(OWNER, REPO, busy, "alice")
+    human_sha = world.branch(busy)
+
+    with Observer(world) as observer:
+        assert world.label(linked).status_code == 202
+        assert world.label(busy).status_code == 202
+        refused, ran = app.wait_for_jobs(2, timeout_s=120)
+    [comment] = bot_comments(world, REPO, linked)
+    assert comment["body"] == (f"An open pull request already links this issue (#{human_pr} by @human), so AgentCoder"
+                               " will not open a second one. Close it or remove the link, then ask again.")
+    assert refused.detail.startswith("refused: An open pull request already links")
+    # The branch with a human's commits is untouched; the bot took a fresh name.
+    assert world.branch(busy) == human_sha
+    [pull] = [p for p in world.pulls() if p["user"] == world.standin.bot_login]
+    assert pull["pull"]["head"] == f"agentcoder/issue-{busy}-2" and ran.detail == f"opened PR #{pull['number']}"
+    [status] = bot_comments(world, REPO, busy)
+    assert observer.bodies[status["id"]][0] == (f"{STATUS_MARKER}\nAgentCoder is working on this issue (assigned to"
+                                                " @alice: they may be working on it too): running the existing tests first.")
+
+
+def test_empty_and_archived_repositories_are_refused_politely(world):
+    world.standin.create_repo(OWNER, "empty", None, INSTALLATION_ID)
+    world.standin.create_repo(OWNER, "frozen", make_repo(world.root / "frozen", FILES, commit=False), INSTALLATION_ID,
+                              archived=True)
+    app = world.start_app()
+    numbers = {name: world.standin.create_issue(OWNER, name, "t", "b") for name in ("empty", "frozen")}
+    for name, number in numbers.items():
+        assert world.standin.label_issue(OWNER, name, number, "agentcoder", sender=OWNER).status_code == 202
+    empty, frozen = app.wait_for_jobs(2)
+    assert [c["body"] for c in bot_comments(world, "empty", numbers["empty"])] == [
+        "This repository is empty: there is no code for AgentCoder to work on yet."]
+    assert bot_comments(world, "frozen", numbers["frozen"]) == []  # GitHub takes no comment on an archived repo
+    assert frozen.detail == "refused: This repository is archived (read-only), so AgentCoder will not work on it."
+    assert world.models.requests == []
+
+
+WORKFLOW_FIX = RIGHT_FIX + '''
+.github/workflows/ci.yml
+<<<<<<< SEARCH
+=======
+on: push
+jobs: {}
+>>>>>>> REPLACE
+'''
+
+
+def test_when_github_refuses_both_the_push_and_the_api_the_status_says_why_and_holds_the_change(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, WORKFLOW_FIX)
+    app = world.start_app()
+    number = world.issue()
+    assert world.label(number).status_code == 202
+    [job] = app.wait_for_jobs(1, timeout_s=120)
+
+    assert job.state == "done" and job.detail.startswith(f"not published: GitHub refused the commits for agentcoder/issue-{number}")
+    assert world.branch(number) is None and world.pulls() == []
+    [status] = bot_comments(world, REPO, number)
+    body = status["body"]
+    assert "GitHub refused its commits for branch" in body
+    assert "`git push`:" in body and "without `workflows` permission" in body
+    assert "GitHub's API: GitHub create tree failed: HTTP 403: refusing to allow a GitHub App" in body
+    assert 'raise ValueError("mean() of an empty list")' in body and "+on: push" in body  # the change itself
+    assert all(token not in body for token in world.tokens())
+
+
+def test_a_closed_bot_pr_keeps_its_branch_and_a_new_label_works_on_a_fresh_one(world):
+    world.models.add(DESIGNER, DESIGNED_TESTS)
+    world.models.add(PROGRAMMER, RIGHT_FIX)
+    app = world.start_app()
+    number = world.issue()
+    closed = world.seed_bot_pull(number)
+    world.standin.store.update_issue(OWNER, REPO, closed, state="closed")
+    closed_sha = world.branch(number)
+    assert world.label(number).status_code == 202
+    [job] = app.wait_for_jobs(1, timeout_s=120)
+    # Force-pushing over the closed PR's head would make it impossible to reopen: a fresh branch instead.
+    assert world.branch(number) == closed_sha
+    [pull] = [p for p in world.pulls() if p["state"] == "open"]
+    assert pull["pull"]["head"] == f"agentcoder/issue-{number}-2" and job.detail == f"opened PR #{pull['number']}"

@@ -13,6 +13,7 @@ import pytest
 
 from bot.dev.github.standin import GitHubStandin
 from tests.conftest import free_port
+from webhooks.signature import sign
 
 
 def serve(env: dict, *args: str) -> subprocess.Popen:
@@ -37,16 +38,51 @@ def test_serve_refuses_missing_or_bad_app_settings(env, message):
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_serve_says_when_github_cannot_be_reached(tmp_path, sandbox):
+def wait_for_health(process: subprocess.Popen, port: int) -> httpx.Response:
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        except httpx.TransportError:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "serve did not start listening"
+            time.sleep(0.2)
+
+
+def test_serve_refuses_in_one_line_when_github_refuses_the_apps_key(tmp_path, sandbox):
+    with GitHubStandin(tmp_path / "gh", app_id=7) as standin:
+        (tmp_path / "key.pem").write_text(standin.app_private_key_pem)
+        process = serve({"AGENTCODER_GITHUB_APP_ID": "8", "AGENTCODER_WEBHOOK_SECRET": "s",
+                         "AGENTCODER_GITHUB_PRIVATE_KEY_PATH": str(tmp_path / "key.pem"),
+                         "AGENTCODER_GITHUB_API_URL": standin.api_url, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and len(err.strip().splitlines()) == 1
+    assert "GitHub GET /app failed: HTTP 401" in err and "AGENTCODER_GITHUB_APP_ID" in err
+
+
+def test_serve_starts_and_takes_deliveries_while_github_cannot_be_reached(tmp_path, sandbox):
     with GitHubStandin(tmp_path / "gh", app_id=7) as standin:
         key = standin.app_private_key_pem
     (tmp_path / "key.pem").write_text(key)
+    port = free_port()
     process = serve({"AGENTCODER_GITHUB_APP_ID": "7", "AGENTCODER_WEBHOOK_SECRET": "s",
                      "AGENTCODER_GITHUB_PRIVATE_KEY_PATH": str(tmp_path / "key.pem"),
-                     "AGENTCODER_GITHUB_API_URL": f"http://127.0.0.1:{free_port()}", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 2
-    assert "GitHub GET /app failed" in err and "AGENTCODER_GITHUB_API_URL" in err
+                     "AGENTCODER_GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",
+                     "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "AGENTCODER_DATABASE_URL": f"sqlite:///{tmp_path}/jobs.db"},
+                    "--port", str(port))
+    try:
+        assert wait_for_health(process, port).status_code == 200
+        body = b'{"action":"labeled","label":{"name":"agentcoder"},"issue":{"number":1},' \
+               b'"repository":{"full_name":"o/r"},"installation":{"id":1},"sender":{"login":"m","type":"User"}}'
+        delivered = httpx.post(f"http://127.0.0.1:{port}/webhooks", content=body, timeout=10, headers={
+            "X-GitHub-Event": "issues", "X-GitHub-Delivery": "d-1", "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign("s", body)})
+        assert delivered.status_code == 202 and delivered.json()["status"] == "queued"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert "cannot be reached now" in err and "serving webhooks for (not known yet" in err
+    assert "Traceback" not in err
 
 
 def test_serve_answers_health_checks_and_stops_cleanly(tmp_path, sandbox):

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_app_manifest_asks_for_what_the_bot_uses():
     manifest = yaml.safe_load((ROOT / "app.yml").read_text())
-    assert manifest["default_events"] == ["issues", "issue_comment"]
+    assert manifest["default_events"] == ["issues", "issue_comment", "pull_request_review", "pull_request_review_comment"]
     assert manifest["default_permissions"] == {"contents": "write", "issues": "write", "pull_requests": "write",
                                                "metadata": "read"}
     assert manifest["hook_attributes"]["url"].endswith("/webhooks")

@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+
+import githubkit.exception
 from pathlib import Path
 
 import githubkit.webhooks
@@ -49,6 +52,8 @@ from webhooks import signature
 APP_ID = 4242
 SECRET = "s3cret-for-tests"
 OWNER, REPO = "octo", "demo"
+# GitHub's installation tokens from 2026-04: ghs_<app id>_<a JWT>.
+JWT_TOKEN = rf"ghs_{APP_ID}_[\w-]+\.[\w-]+\.[\w-]+"
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +150,7 @@ def test_app_routes_answer_a_valid_jwt(standin: GitHubStandin):
     assert isinstance(installation, Installation) and installation.id == 1 and installation.app_id == APP_ID
     assert installation.account.login == OWNER
     token = gh.rest.apps.create_installation_access_token(installation.id).parsed_data
-    assert isinstance(token, InstallationToken) and token.token.startswith("ghs_") and len(token.token) == 40
+    assert isinstance(token, InstallationToken) and re.fullmatch(JWT_TOKEN, token.token)
     expires = datetime.strptime(token.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     assert timedelta(minutes=59) < expires - datetime.now(timezone.utc) <= timedelta(hours=1)
     assert status_of(lambda: gh.rest.apps.get_repo_installation(OWNER, "nope")) == 404
@@ -193,7 +198,7 @@ def test_installation_routes_check_the_token(standin: GitHubStandin, source: Pat
     assert get_repo(None) == 401
     assert get_repo("token ghs_" + "x" * 36) == 401
     assert get_repo(f"token {standin.installation_token(1, expires_in=-1)}") == 401
-    assert get_repo(f"token {standin.installation_token(2)}") == 401  # another installation's token
+    assert get_repo(f"token {standin.installation_token(2)}") == 404  # another installation's token: hidden
     assert get_repo(f"token {standin.installation_token(2)}", "other-org/tool") == 200
     assert get_repo(f"token {good}", f"{OWNER}/missing") == 404
     app_jwt = jwt.encode({"iss": str(APP_ID), "iat": int(time.time()) - 60, "exp": int(time.time()) + 500},
@@ -203,7 +208,7 @@ def test_installation_routes_check_the_token(standin: GitHubStandin, source: Pat
     assert with_token.rest.repos.get(OWNER, REPO).parsed_data.full_name == f"{OWNER}/{REPO}"
     # Keep the client in a name: githubkit's `.rest` holds only a weak reference to it.
     foreign = installation_client(standin, 2)
-    assert status_of(lambda: foreign.rest.repos.get(OWNER, REPO)) == 401
+    assert status_of(lambda: foreign.rest.repos.get(OWNER, REPO)) == 404
 
 
 def test_repository_and_permissions(standin: GitHubStandin):
@@ -292,24 +297,30 @@ def askpass(tmp_path: Path) -> Path:
     return script
 
 
-def clone(standin: GitHubStandin, tmp_path: Path, token: str) -> Path:
+def clone(standin: GitHubStandin, tmp_path: Path, token: str, repo: str = REPO) -> Path:
     checkout = tmp_path / "checkout"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     run_git(tmp_path, "-c", f"http.extraHeader={basic_header(token)}", "clone", "-q",
-            standin.git_url(OWNER, REPO), str(checkout))
+            standin.git_url(OWNER, repo), str(checkout))
     return checkout
 
 
-def push_branch(standin: GitHubStandin, tmp_path: Path, branch: str, files: dict[str, bytes]) -> str:
-    """Clone, commit `files` on a new branch, push it with a token from GIT_ASKPASS; returns the commit sha."""
+def push_branch(standin: GitHubStandin, tmp_path: Path, branch: str, files: dict[str, bytes], *, repo: str = REPO,
+                check: bool = True):
+    """Clone, commit `files` on a new branch, push it with a token from GIT_ASKPASS; returns the commit sha
+    (with check=False: the push's CompletedProcess)."""
     token = standin.installation_token()
-    checkout = clone(standin, tmp_path, token)
+    checkout = clone(standin, tmp_path, token, repo)
     run_git(tmp_path, "checkout", "-q", "-b", branch, cwd=checkout)
     for name, data in files.items():
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
         (checkout / name).write_bytes(data)
     run_git(tmp_path, "add", "-A", cwd=checkout)
     run_git(tmp_path, "commit", "-q", "-m", f"work on {branch}", cwd=checkout)
-    run_git(tmp_path, "push", "-q", "origin", branch, cwd=checkout, GIT_ASKPASS=str(askpass(tmp_path)),
-            GH_TOKEN=token)
+    pushed = run_git(tmp_path, "push", "-q", "origin", branch, cwd=checkout, GIT_ASKPASS=str(askpass(tmp_path)),
+                     GH_TOKEN=token, check=check)
+    if not check:
+        return pushed
     return run_git(tmp_path, "rev-parse", "HEAD", cwd=checkout).stdout.strip()
 
 
@@ -481,3 +492,85 @@ def test_standin_without_a_key_makes_one(tmp_path: Path, source: Path):
         assert repo.clone_url == github.git_url("me", "r")
         with pytest.raises(RuntimeError, match="webhook_url"):
             github.deliver("ping", {})
+
+
+# Review events, Git Data, rules, faults, scoping
+
+
+def test_review_events_parse_as_githubs_webhook_models(standin: GitHubStandin, receiver: Receiver, tmp_path: Path):
+    push_branch(standin, tmp_path, "agentcoder/issue-1", {"pkg/__init__.py": b"def add(a, b):\n    return a + b\n"})
+    gh = installation_client(standin)
+    pull = gh.rest.pulls.create(OWNER, REPO, title="t", head="agentcoder/issue-1", base="main").parsed_data
+    standin.set_permission(OWNER, REPO, "maint", "write")
+    review = standin.review(OWNER, REPO, pull.number, "/agentcoder retry", sender="maint")
+    comment = standin.review_comment(OWNER, REPO, pull.number, "/agentcoder retry here", sender="maint",
+                                     path="pkg/__init__.py", line=2)
+    assert [r["valid"] for r in receiver.received] == [True, True]
+    parsed = githubkit.webhooks.parse_obj("pull_request_review", review.payload)
+    assert parsed.action == "submitted" and parsed.review.body == "/agentcoder retry"
+    parsed = githubkit.webhooks.parse_obj("pull_request_review_comment", comment.payload)
+    assert parsed.comment.path == "pkg/__init__.py" and parsed.pull_request.number == pull.number
+    reaction = gh.rest.reactions.create_for_pull_request_review_comment(OWNER, REPO, parsed.comment.id, content="eyes")
+    assert isinstance(reaction.parsed_data, Reaction)
+
+
+def test_drafts_body_limits_and_archived_repositories_answer_as_github(standin: GitHubStandin, tmp_path: Path):
+    standin.create_repo(OWNER, "free", tmp_path / "src", plan="free")
+    standin.create_repo(OWNER, "open-free", tmp_path / "src", plan="free", private=False)
+    gh = installation_client(standin)
+    for name in ("free", "open-free"):
+        push_branch(standin, tmp_path / name, "feature", {"x.py": b"X = 1\n"}, repo=name)
+    with pytest.raises(RequestFailed) as failure:
+        gh.rest.pulls.create(OWNER, "free", title="t", head="feature", base="main", draft=True)
+    assert failure.value.response.status_code == 422
+    assert failure.value.response.json()["errors"][0]["message"] == "Draft pull requests are not supported in this repository."
+    assert gh.rest.pulls.create(OWNER, "open-free", title="t", head="feature", base="main", draft=True).parsed_data.draft
+    number = standin.create_issue(OWNER, REPO, "t", "b")
+    assert status_of(lambda: gh.rest.issues.create_comment(OWNER, REPO, number, body="x" * 65537)) == 422
+    assert gh.rest.issues.create_comment(OWNER, REPO, number, body="x" * 65536).status_code == 201
+    standin.store.update_repo(OWNER, REPO, archived=True)
+    assert gh.rest.repos.get(OWNER, REPO).parsed_data.archived is True
+    with pytest.raises(RequestFailed) as failure:
+        gh.rest.issues.create_comment(OWNER, REPO, number, body="hi")
+    assert failure.value.response.json()["message"] == "Repository was archived so is read-only."
+
+
+def test_tokens_are_scoped_to_repositories_and_permissions(standin: GitHubStandin, tmp_path: Path):
+    standin.create_repo(OWNER, "other", tmp_path / "src")
+    app = app_client(standin)
+    token = app.rest.apps.create_installation_access_token(
+        1, repositories=[REPO], permissions={"issues": "read", "metadata": "read"}).parsed_data
+    assert token.repository_selection == "selected" and [r.name for r in token.repositories] == [REPO]
+    gh = GitHub(TokenAuthStrategy(token.token), base_url=standin.api_url, auto_retry=False,
+                cache_strategy=MemCacheStrategy())
+    number = standin.create_issue(OWNER, REPO, "t", "b")
+    assert gh.rest.issues.get(OWNER, REPO, number).parsed_data.number == number
+    assert status_of(lambda: gh.rest.repos.get(OWNER, "other")) == 404  # not visible to this token
+    assert status_of(lambda: gh.rest.issues.create_comment(OWNER, REPO, number, body="x")) == 403  # read only
+    assert status_of(lambda: app.rest.apps.create_installation_access_token(
+        1, permissions={"administration": "write"})) == 422
+    url = standin.git_url(OWNER, REPO) + "/info/refs?service=git-receive-pack"
+    assert httpx.get(url, auth=("x-access-token", token.token)).status_code == 403  # no contents permission
+
+
+def test_users_and_injected_faults(standin: GitHubStandin):
+    gh = installation_client(standin)
+    bot = gh.rest.users.get_by_username(standin.bot_login).parsed_data
+    assert bot.login == "agentcoder[bot]" and bot.type == "Bot"
+    assert status_of(lambda: gh.rest.users.get_by_username("nobody-at-all")) == 404
+    standin.inject("GET", f"/repos/{OWNER}/{REPO}", "secondary", retry_after_s=7)
+    with pytest.raises(githubkit.exception.SecondaryRateLimitExceeded) as limited:
+        gh.rest.repos.get(OWNER, REPO)
+    assert limited.value.retry_after == timedelta(seconds=7)
+    standin.inject("GET", f"/repos/{OWNER}/{REPO}", "primary", retry_after_s=30)
+    with pytest.raises(githubkit.exception.PrimaryRateLimitExceeded):
+        gh.rest.repos.get(OWNER, REPO)
+    standin.inject("GET", f"/repos/{OWNER}/{REPO}", 502)
+    assert status_of(lambda: gh.rest.repos.get(OWNER, REPO)) == 502
+    assert gh.rest.repos.get(OWNER, REPO).parsed_data.name == REPO  # each fault answers once
+
+
+def test_pushes_touching_workflows_need_the_workflows_permission(standin: GitHubStandin, tmp_path: Path):
+    done = push_branch(standin, tmp_path, "ci", {".github/workflows/ci.yml": b"on: push\n"}, check=False)
+    assert done.returncode != 0 and "without `workflows` permission" in done.stderr
+    assert standin.branch_sha(OWNER, REPO, "ci") is None

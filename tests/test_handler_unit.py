@@ -7,6 +7,7 @@ The same job through the real githubkit client, the stand-in and the sandbox is 
 from __future__ import annotations
 
 import subprocess
+import time as clock
 
 import pytest
 
@@ -47,7 +48,7 @@ class Harness:
             return AgentLoop(self.runner, Programmer(model), TestDesigner(model), LoopLimits(max_iterations=3),
                              is_cancelled=is_cancelled, progress=progress, clock=FakeClock())
 
-        self.handler = JobHandler(FakeGitHub({FULL_NAME: repo}), BOT, make_loop)
+        self.handler = JobHandler(FakeGitHub({FULL_NAME: repo}), make_loop)
 
     def run(self, trigger: str = "label", number: int = 7, sender: str = MAINTAINER, guidance: str = ""):
         job = Job(FULL_NAME, 1, number, trigger, sender, f"delivery-{trigger}-{number}", guidance, id=1)
@@ -137,7 +138,7 @@ def test_a_retry_brings_guidance_and_review_comments_to_the_programmer_and_updat
 
 
 def test_a_crash_is_reported_in_the_status_comment_with_secrets_masked_and_raised(repo):
-    repo.fail_on.add("create_draft_pull")
+    repo.fail_on.add("create_pull")
     harness = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[RIGHT_FIRST]))
     with pytest.raises(RuntimeError):
         harness.run()
@@ -158,3 +159,67 @@ def test_a_malformed_agentcoder_yml_is_named_in_a_short_comment_without_its_cont
     last = repo.statuses[7][-1]
     assert last.startswith("AgentCoder cannot use this repository's `.agentcoder.yml`: .agentcoder.yml is not valid YAML")
     assert "sk-abcdefghijklmnop" not in last and "unclosed" not in last
+
+
+# -- GitHub as it really is ------------------------------------------------------------------------------
+
+
+def test_a_template_label_on_the_authors_new_issue_is_refused_silently(repo):
+    repo.issues[7] = IssueInfo(7, "t", "b", "open", False, "outsider", False, (), clock.time() - 5)
+    result = Harness(repo, FakeModel()).run(sender="outsider")
+    assert result.detail.startswith("refused: @outsider has no write access; the label came with their own new issue")
+    assert not repo.comments and not repo.statuses and not repo.reactions
+    repo.issues[7] = IssueInfo(7, "t", "b", "open", False, "outsider", False, (), clock.time() - 3600)
+    Harness(repo, FakeModel()).run(sender="outsider")  # an old issue: the author is answered politely
+    assert repo.comments[7][0].startswith("@outsider, AgentCoder only acts for people with write access")
+
+
+def test_archived_empty_and_competing_work_are_refused_before_any_model_call(repo):
+    repo.archived = True
+    harness = Harness(repo, FakeModel())
+    assert harness.run().detail == "refused: This repository is archived (read-only), so AgentCoder will not work on it."
+    assert not repo.comments
+    repo.archived, repo.default_branch = False, "no-such-branch"  # what an empty repository looks like
+    assert harness.run().detail == "refused: This repository is empty: there is no code for AgentCoder to work on yet."
+    repo.default_branch = "main"
+    repo.pulls[30] = PullInfo(30, "https://github.example/pull/30", "open", "human", "fix-it", "Closes #7")
+    result = harness.run()
+    assert result.detail == ("refused: An open pull request already links this issue (#30 by @human), so AgentCoder "
+                             "will not open a second one. Close it or remove the link, then ask again.")
+    assert harness.loops == 0
+
+
+def test_a_retry_reacts_on_the_comment_that_asked_and_refuses_a_pr_the_bot_did_not_open(repo):
+    repo.pulls[40] = PullInfo(40, "https://github.example/pull/40", "open", "human", "feature", "")
+    repo.issues[40] = IssueInfo(40, "t", "", "open", False, "human", True)
+    harness = Harness(repo, FakeModel())
+    job = Job(FULL_NAME, 1, 40, "retry", MAINTAINER, "d", "", id=1, comment_id=555, comment_kind="review_comment")
+    result = harness.handler(job, lambda: False)
+    assert result.detail == "refused: not a pull request of AgentCoder's"  # routed before the login was known
+    assert not repo.comments and not repo.comment_reactions
+    first = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[WRONG]))
+    first.run()
+    pr = repo.create_pull("t", "agentcoder/issue-7", "main", "Fixes #7").number
+    retry = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[RIGHT]))
+    job = Job(FULL_NAME, 1, pr, "retry", MAINTAINER, "d2", "", id=2, comment_id=556, comment_kind="review_comment")
+    assert retry.handler(job, lambda: False).detail == f"updated PR #{pr}"
+    assert repo.comment_reactions == [(556, "eyes", True)] and (pr, "eyes") not in repo.reactions
+
+
+def test_a_branch_holding_someone_elses_commits_is_left_alone(repo, tmp_path):
+    human = tmp_path / "human"
+    subprocess.run(["git", "clone", "-q", str(repo.bare), str(human)], check=True)
+    git = ["git", "-C", str(human), "-c", "user.name=Hu Man", "-c", "user.email=human@example.com"]
+    subprocess.run([*git, "checkout", "-q", "-b", "agentcoder/issue-7"], check=True)
+    (human / "NOTES.md").write_text("mine\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "human work"], check=True)
+    subprocess.run([*git, "push", "-q", "origin", "agentcoder/issue-7"], check=True)
+    human_sha = repo.branch_sha("agentcoder/issue-7")
+    result = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[RIGHT_FIRST])).run()
+    (number, pull), = repo.pulls.items()
+    assert pull.head_ref == "agentcoder/issue-7-2" and result.detail == f"opened PR #{number}"
+    assert repo.branch_sha("agentcoder/issue-7") == human_sha
+    author = subprocess.run(["git", "--git-dir", str(repo.bare), "log", "-1", "--format=%an <%ae>",
+                             "agentcoder/issue-7-2"], capture_output=True, text=True, check=True).stdout.strip()
+    assert author == "agentcoder[bot] <41898282+agentcoder[bot]@users.noreply.github.com>"

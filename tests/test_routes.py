@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from bot.app.queue import Job
-from tests.payloads import BOT, comment, labeled
+from tests.payloads import BOT, comment, labeled, review, review_comment
 from webhooks.routes import route
 
 
@@ -66,7 +66,7 @@ def test_retry_by_a_human_on_the_bots_pr_becomes_a_retry_job_with_guidance():
     job = run("issue_comment", comment("/agentcoder retry  \n  handle None as well\nand keep the API  "))
     assert job == Job(
         repo="octo/widgets", installation_id=4242, issue_number=12, trigger="retry", sender="maint",
-        delivery_id="d-1", guidance="handle None as well\nand keep the API",
+        delivery_id="d-1", guidance="handle None as well\nand keep the API", comment_kind="issue_comment",
     )
 
 
@@ -152,3 +152,37 @@ def test_wrongly_typed_payloads_are_ignored_without_raising(mutate):
 def test_non_dict_payload_is_ignored():
     not_a_dict: dict = []  # type: ignore[assignment]
     assert route("issues", not_a_dict, trigger_label="agentcoder", bot_login=BOT, delivery_id="d") is None
+
+
+def test_retry_in_a_review_or_a_review_comment_becomes_a_retry_job():
+    job = run("pull_request_review", review("/agentcoder retry keep it short"))
+    assert (job.trigger, job.issue_number, job.guidance, job.comment_id, job.comment_kind) == (
+        "retry", 12, "keep it short", 77, "review")
+    job = run("pull_request_review_comment", review_comment("/agentcoder retry  use a guard"))
+    assert (job.trigger, job.issue_number, job.guidance, job.comment_id, job.comment_kind) == (
+        "retry", 12, "use a guard", 88, "review_comment")
+
+
+def test_reviews_are_checked_like_comments():
+    assert run("pull_request_review", review(None)) is None  # an approval without text
+    assert run("pull_request_review", review("LGTM")) is None
+    assert run("pull_request_review", review("/agentcoder retry", pr_author="alice")) is None
+    assert run("pull_request_review", review("/agentcoder retry", sender={"login": "ci[bot]", "type": "Bot"})) is None
+    assert run("pull_request_review_comment", review_comment("/agentcoder retry", pr_author="alice")) is None
+    dismissed = review("/agentcoder retry")
+    dismissed["action"] = "dismissed"
+    assert run("pull_request_review", dismissed) is None
+
+
+def test_a_comments_id_is_kept_for_the_reaction():
+    payload = comment("/agentcoder retry")
+    payload["comment"]["id"] = 9001
+    assert run("issue_comment", payload).comment_id == 9001
+
+
+def test_without_a_known_bot_login_a_retry_on_any_pr_is_queued_for_the_job_to_check():
+    payload = comment("/agentcoder retry", pr_author="alice")
+    job = route("issue_comment", payload, trigger_label="agentcoder", bot_login=None, delivery_id="d")
+    assert job is not None and job.trigger == "retry"
+    assert route("issue_comment", comment("/agentcoder retry", on_pr=False), trigger_label="agentcoder",
+                 bot_login=None, delivery_id="d") is None

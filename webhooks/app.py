@@ -36,11 +36,15 @@ def create_app(
     settings: Settings,
     queue: JobQueue,
     *,
-    bot_login: str,
+    bot_login: str | Callable[[], str | None],
     on_enqueue: Callable[[Job], None] | None = None,
     metrics: Metrics | None = None,
 ) -> FastAPI:
-    """The webhook receiver, the health check and (with an admin token) the job list, dashboard and metrics."""
+    """The webhook receiver, the health check and (with an admin token) the job list, dashboard and metrics.
+
+    `bot_login` may be a function answering None while the login is not known (GitHub was unreachable).
+    """
+    login_of = bot_login if callable(bot_login) else (lambda: bot_login)
     if not settings.webhook_secret:
         raise ConfigError("set AGENTCODER_WEBHOOK_SECRET to the App's webhook secret")
     secret = settings.webhook_secret
@@ -60,7 +64,7 @@ def create_app(
                 return JSONResponse({"error": "the body is not JSON"}, status_code=400)
             job = None
             if isinstance(payload, dict):
-                job = route(event, payload, trigger_label=settings.trigger_label, bot_login=bot_login,
+                job = route(event, payload, trigger_label=settings.trigger_label, bot_login=login_of(),
                             delivery_id=delivery_id)
             if job is None:
                 return JSONResponse({"status": "ignored"}, status_code=200)

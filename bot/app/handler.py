@@ -1,4 +1,4 @@
-"""The GitHub App's job: gatekeeping, then clone → loop → push → draft PR (or an account of why not).
+"""The GitHub App's job: gatekeeping, then clone → loop → publish → draft PR (or an account of why not).
 
 Called by the worker pool, which is where exceptions are caught and recorded.
 """
@@ -6,21 +6,28 @@ Called by the worker pool, which is where exceptions are caught and recorded.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.app.ports import GitHubAccess, RepositoryClient
+from bot.app.publish import Route, publish, refusal_report
 from bot.app.queue import Job, JobResult
 from bot.app.reports import cost_note, failure_report, pr_body
 from bot.loop.agent_loop import AgentLoop
 from bot.loop.agents import Issue
 from bot.loop.fix import NotFixable, branch_for, issue_branch, issue_of_branch, run_fix
 from bot.loop.outcome import Outcome, Step, StepEvent, Stop
-from bot.outside.github import IssueInfo
-from bot.outside.workspace import Workspace, temporary_directory
+from bot.outside.github import BotIdentity, Failure, GitHubError, PullInfo, retry_until_reachable
+from bot.outside.workspace import BOT_AUTHOR, Workspace, temporary_directory
 from bot.redact import describe_error
 
 log = logging.getLogger(__name__)
 LOCKED_REFUSAL = "This conversation is locked, so AgentCoder will not work on it."
+ARCHIVED_REFUSAL = "This repository is archived (read-only), so AgentCoder will not work on it."
+# A label the author's own issue carried from birth came from an issue template, not from a request.
+NEW_ISSUE_S = 600
+REACH_GITHUB_MAX_WAIT_S = 1800
 
 # Stops that end a job without a report of the loop's work (the status comment already says why).
 _NO_REPORT = (Stop.CANCELLED, Stop.CONFIG_ERROR)
@@ -29,83 +36,136 @@ LoopFactory = Callable[[Callable[[], bool], Callable[[StepEvent], None]], AgentL
 ProgressSink = Callable[[int, str], None]  # (job id, message): what the dashboard shows of a running job
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a job does not run; `public` when it is said on GitHub too (else only in the job list)."""
+
+    text: str
+    public: bool = True
+
+
+@dataclass
+class _Run:
+    """What `_run` produced: the outcome, the branch it is on, and how it reached GitHub."""
+
+    outcome: Outcome | None
+    branch: str
+    route: Route | None = None
+
+
 class JobHandler:
     """Runs one queued job against GitHub; returns a one-line detail for the job list."""
 
-    def __init__(self, app: GitHubAccess, bot_login: str, make_loop: LoopFactory,
-                 record_progress: ProgressSink = lambda job_id, message: None):
+    def __init__(self, app: GitHubAccess, make_loop: LoopFactory,
+                 record_progress: ProgressSink = lambda job_id, message: None, *,
+                 reach_github_max_wait_s: float = REACH_GITHUB_MAX_WAIT_S):
         self.app = app
-        self.bot_login = bot_login
         self.make_loop = make_loop
         self.record_progress = record_progress
+        self.reach_github_max_wait_s = reach_github_max_wait_s
 
     def __call__(self, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
         """Handle a label or retry trigger."""
         github = self.app.repo(job.repo, job.installation_id)
-        target = github.issue(job.issue_number) if github.can_write(job.sender) else None
-        refusal = self._gatekeep(github, job, target)
-        if refusal:
-            # GitHub refuses an App's comment on a locked conversation (403): say it in the job list only.
-            if refusal != LOCKED_REFUSAL:
-                github.comment(job.issue_number, refusal)
-            return JobResult(f"refused: {refusal}")
-        github.react(job.issue_number, "eyes")
-
-        def note(message: str) -> None:
-            self.record_progress(job.id, message)
-
+        # `serve` takes deliveries while GitHub cannot be reached: wait for it (backing off) before anything else.
+        bot = retry_until_reachable(lambda: self.app.identity(job.installation_id), is_cancelled=is_cancelled,
+                                    max_wait_s=self.reach_github_max_wait_s)
         try:
+            refusal = self._gatekeep(github, job, bot)
+            if refusal:
+                if refusal.public:
+                    github.comment(job.issue_number, refusal.text)
+                return JobResult(f"refused: {refusal.text}")
+            self._acknowledge(github, job)
+
+            def note(message: str) -> None:
+                self.record_progress(job.id, message)
+
             if job.trigger == "retry":
-                return self._retry(github, job, is_cancelled, note)
-            return self._label(github, job, target, is_cancelled, note)
+                return self._retry(github, job, bot, is_cancelled, note)
+            return self._label(github, job, bot, is_cancelled, note)
         except Exception as exc:
             # The pool records the failure in the job list; the status comment must not stay "working" for ever.
-            self._report_crash(github, job.issue_number, exc)
+            self._report_crash(github, job.issue_number, exc, bot)
+            if isinstance(exc, GitHubError) and exc.failure is Failure.rate_limited:
+                return JobResult(f"stopped: {describe_error(exc)}")
             raise
 
     # -- gatekeeping, before any model is called -------------------------------------------------
 
-    def _gatekeep(self, github: RepositoryClient, job: Job, target: IssueInfo | None) -> str | None:
-        """A polite refusal, or None when the job may run; `target` is None when the sender may not write."""
-        if target is None:
-            return (f"@{job.sender}, AgentCoder only acts for people with write access to this repository. "
+    def _gatekeep(self, github: RepositoryClient, job: Job, bot: BotIdentity) -> Refusal | None:
+        """A refusal, or None when the job may run."""
+        repo = github.repository()
+        if repo.archived:  # GitHub takes no comment on an archived repository
+            return Refusal(ARCHIVED_REFUSAL, public=False)
+        target = github.issue(job.issue_number)
+        if not github.can_write(job.sender):
+            text = (f"@{job.sender}, AgentCoder only acts for people with write access to this repository. "
                     "A maintainer can add the label (or comment `/agentcoder retry`) instead.")
+            if job.trigger == "label" and target.author == job.sender and time.time() - target.created_at < NEW_ISSUE_S:
+                return Refusal(f"@{job.sender} has no write access; the label came with their own new issue "
+                               "(an issue template)", public=False)
+            return Refusal(text)
         if target.locked:  # first: closed issues are often locked too, and a locked one takes no comment
-            return LOCKED_REFUSAL
+            return Refusal(LOCKED_REFUSAL, public=False)
         if target.state != "open":
-            return "This is closed, so AgentCoder will not work on it. Reopen it and ask again."
-        if job.trigger == "label":
-            if target.is_pull_request:
-                return "AgentCoder works on issues; to run it again on its own pull request, comment `/agentcoder retry`."
-            existing = github.open_pull_for_branch(issue_branch(job.issue_number))
-            if existing:
-                return (f"There is already an open AgentCoder pull request for this issue: #{existing.number}. "
-                        "Comment `/agentcoder retry <guidance>` there to run it again.")
+            return Refusal("This is closed, so AgentCoder will not work on it. Reopen it and ask again.")
+        if job.trigger == "retry":
+            if target.author != bot.login:  # routed before the bot's login was known
+                return Refusal("not a pull request of AgentCoder's", public=False)
+            return None
+        if target.is_pull_request:
+            return Refusal("AgentCoder works on issues; to run it again on its own pull request, comment `/agentcoder retry`.")
+        if github.branch_sha(repo.default_branch) is None:
+            return Refusal("This repository is empty: there is no code for AgentCoder to work on yet.")
+        linking = github.open_pulls_linking(job.issue_number)
+        existing = next((pull for pull in linking if pull.author == bot.login), None) or github.open_pull_for_branch(
+            issue_branch(job.issue_number))
+        if existing:
+            return Refusal(f"There is already an open AgentCoder pull request for this issue: #{existing.number}. "
+                           "Comment `/agentcoder retry <guidance>` there to run it again.")
+        competing = [pull for pull in linking if pull.author != bot.login]
+        if competing:
+            named = ", ".join(f"#{pull.number} by @{pull.author}" for pull in competing)
+            return Refusal(f"An open pull request already links this issue ({named}), so AgentCoder will not open "
+                           "a second one. Close it or remove the link, then ask again.")
         return None
+
+    def _acknowledge(self, github: RepositoryClient, job: Job) -> None:
+        """👀 on what asked: the comment (issue or review comment), else the issue or PR itself."""
+        if job.comment_id and job.comment_kind in ("issue_comment", "review_comment"):
+            github.react_to_comment(job.comment_id, "eyes", review_comment=job.comment_kind == "review_comment")
+        else:  # a label, or a review (GitHub has no reactions on reviews)
+            github.react(job.issue_number, "eyes")
 
     # -- the two triggers ----------------------------------------------------------------------------
 
-    def _label(self, github: RepositoryClient, job: Job, info: IssueInfo,
-               is_cancelled: Callable[[], bool], note: Callable[[str], None]) -> JobResult:
+    def _label(self, github: RepositoryClient, job: Job, bot: BotIdentity, is_cancelled: Callable[[], bool],
+               note: Callable[[str], None]) -> JobResult:
+        info = github.issue(job.issue_number)
         issue = Issue(info.title, info.body, info.number)
-        branch = branch_for(issue)
-        status = self._status(github, job.issue_number)
-        status("AgentCoder is working on this issue: running the existing tests first.")
-        url, default_branch = github.clone_url_and_default_branch()
-        outcome = self._run(github, url, default_branch, issue, branch, "", status, is_cancelled, note)
+        status = self._status(github, job.issue_number, bot)
+        others = [login for login in info.assignees if login != bot.login]
+        note = (f" (assigned to {', '.join('@' + login for login in others)}: they may be working on it too)"
+                if others else "")
+        status(f"AgentCoder is working on this issue{note}: running the existing tests first.")
+        repo = github.repository()
+        run = self._run(github, repo.clone_url, repo.default_branch, issue, branch_for(issue), "", status,
+                        is_cancelled, bot, note, new_branch=True)
+        outcome = run.outcome
         if outcome is None:
             return JobResult("refused: not fixable")
-        if outcome.stop in _NO_REPORT:
-            return _result(outcome.stop_reason, outcome)
+        if outcome.stop in _NO_REPORT or run.route is Route.refused:
+            return _result(_detail(outcome, run), outcome)
         if not outcome.resolved:
-            status(failure_report(outcome, branch if outcome.commit else None))
+            status(failure_report(outcome, run.branch if outcome.commit else None))
             return _result(f"not resolved: {outcome.stop_reason}", outcome)
-        pull = github.create_draft_pull(issue.title, branch, default_branch, pr_body(outcome))
-        status(f"AgentCoder opened draft pull request #{pull.number}: {outcome.stop_reason}{cost_note(outcome)}.")
-        note(f"opened draft pull request #{pull.number}")
-        return _result(f"opened PR #{pull.number}", outcome, pull.number)
+        pull = github.create_pull(issue.title, run.branch, repo.default_branch, pr_body(outcome))
+        status(_opened(pull, outcome))
+        note(f"opened {'draft ' if pull.draft else ''}pull request #{pull.number}")
+        return _result(f"opened PR #{pull.number}" + _via(run), outcome, pull.number)
 
-    def _retry(self, github: RepositoryClient, job: Job, is_cancelled: Callable[[], bool],
+    def _retry(self, github: RepositoryClient, job: Job, bot: BotIdentity, is_cancelled: Callable[[], bool],
                note: Callable[[str], None]) -> JobResult:
         pull = github.pull(job.issue_number)
         linked_number = issue_of_branch(pull.head_ref)
@@ -115,31 +175,34 @@ class JobHandler:
         reviews = github.review_comments(pull.number)
         if reviews:
             guidance = (guidance + "\n\nReview comments on the pull request:\n" + "\n".join(f"- {r}" for r in reviews)).strip()
-        status = self._status(github, pull.number)
+        status = self._status(github, pull.number, bot)
         status("AgentCoder is running again on this branch" + (" with your guidance." if job.guidance else "."))
-        url, _ = github.clone_url_and_default_branch()
-        outcome = self._run(github, url, pull.head_ref, issue, pull.head_ref, guidance, status, is_cancelled, note)
+        url = github.repository().clone_url
+        run = self._run(github, url, pull.head_ref, issue, pull.head_ref, guidance, status, is_cancelled, bot, note,
+                        new_branch=False)
+        outcome = run.outcome
         if outcome is None:
             return JobResult("refused: not fixable")
-        if outcome.stop in _NO_REPORT:
-            return _result(outcome.stop_reason, outcome, pull.number)
+        if outcome.stop in _NO_REPORT or run.route is Route.refused:
+            return _result(_detail(outcome, run), outcome, pull.number)
         github.update_pull_body(pull.number, pr_body(outcome))
         note(f"updated the description of pull request #{pull.number}")
         if outcome.resolved:
             status(f"AgentCoder pushed new commits: {outcome.stop_reason}{cost_note(outcome)}."
                    " The description holds the new log.")
-            return _result(f"updated PR #{pull.number}", outcome, pull.number)
+            return _result(f"updated PR #{pull.number}" + _via(run), outcome, pull.number)
         status(failure_report(outcome, pull.head_ref if outcome.commit else None))
         return _result(f"not resolved: {outcome.stop_reason}", outcome, pull.number)
 
     # -- shared steps --------------------------------------------------------------------------------
 
     def _run(self, github: RepositoryClient, url: str, clone_branch: str, issue: Issue, branch: str, guidance: str,
-             status: Callable[[str], None], is_cancelled: Callable[[], bool],
-             note: Callable[[str], None]) -> Outcome | None:
-        """Clone `clone_branch`, run the loop on `branch`, push what it committed; None when not fixable.
+             status: Callable[[str], None], is_cancelled: Callable[[], bool], bot: BotIdentity,
+             note: Callable[[str], None], *, new_branch: bool) -> _Run:
+        """Clone `clone_branch`, run the loop on `branch`, publish what it committed.
 
-        A new branch is pushed with force (it is the bot's own); commits on an existing PR branch fast-forward.
+        A new branch is the bot's own and is moved with force, unless someone else added commits to it (or a
+        closed PR has it as head): then a fresh name is taken. Commits on an existing PR branch fast-forward.
         """
         def progress(event: StepEvent) -> None:
             note(event.text)
@@ -148,33 +211,60 @@ class JobHandler:
 
         with temporary_directory("agentcoder-job-") as scratch:
             note(f"cloning {clone_branch}")
-            workspace = Workspace.clone_remote(url, github.token(), scratch / "work", clone_branch)
+            workspace = Workspace.clone_remote(url, github.token(), scratch / "work", clone_branch,
+                                               author=(bot.name, bot.email))
+            base = workspace.head()
+            if new_branch:
+                branch = self._free_branch(github, workspace, url, branch, base, bot)
             try:
                 outcome = run_fix(self.make_loop(is_cancelled, progress), workspace, issue, branch, guidance)
             except NotFixable as exc:
                 status(f"AgentCoder cannot work on this: {exc}.")
-                return None
+                return _Run(None, branch)
+            route = None
             if outcome.commit:
                 note(f"pushing {branch}")
-                workspace.push(url, github.token(), branch, force=branch != clone_branch)
+                published = publish(github, workspace, url, branch, base, force=new_branch)
+                route = published.route
+                if route is Route.refused:
+                    status(refusal_report(published, branch, workspace.patch_since(base), outcome.stop_reason))
         if outcome.stop is Stop.CANCELLED:
             status("This run was superseded by a newer request; the newer run reports here.")
         elif outcome.stop is Stop.CONFIG_ERROR:
             status(f"AgentCoder cannot use this repository's `.agentcoder.yml`: {outcome.stop_reason}."
                    " Fix that setting on the default branch and ask again.")
-        return outcome
+        return _Run(outcome, branch, route)
 
-    def _report_crash(self, github: RepositoryClient, number: int, exc: Exception) -> None:
+    def _free_branch(self, github: RepositoryClient, workspace: Workspace, url: str, branch: str, base: str,
+                     bot: BotIdentity) -> str:
+        """`branch`, unless it holds commits the bot did not make or heads a closed PR: then `branch-2`, `-3`…"""
+        ours = {bot.email, BOT_AUTHOR.email}
+        candidate, n = branch, 1
+        while True:
+            authors = workspace.remote_branch_authors(url, github.token(), candidate, base)
+            if authors is None or (authors <= ours and not github.pulls_for_branch(candidate, state="closed")):
+                return candidate
+            n += 1
+            candidate = f"{branch}-{n}"
+
+    def _report_crash(self, github: RepositoryClient, number: int, exc: Exception, bot: BotIdentity) -> None:
         try:
-            github.set_status(number, f"AgentCoder stopped because of an error: {describe_error(exc)}", self.bot_login)
+            github.set_status(number, f"AgentCoder stopped because of an error: {describe_error(exc)}", bot.login)
         except Exception as inner:  # GitHub itself is failing; the job list still has the first error
             log.error("could not report the error on #%s: %s", number, describe_error(inner))
 
-    def _status(self, github: RepositoryClient, number: int) -> Callable[[str], None]:
+    def _status(self, github: RepositoryClient, number: int, bot: BotIdentity) -> Callable[[str], None]:
         def update(text: str) -> None:
-            github.set_status(number, text, self.bot_login)
+            github.set_status(number, text, bot.login)
 
         return update
+
+
+def _opened(pull: PullInfo, outcome: Outcome) -> str:
+    if pull.draft:
+        return f"AgentCoder opened draft pull request #{pull.number}: {outcome.stop_reason}{cost_note(outcome)}."
+    return (f"AgentCoder opened pull request #{pull.number} (work in progress: this repository does not accept "
+            f"drafts): {outcome.stop_reason}{cost_note(outcome)}.")
 
 
 def _result(detail: str, outcome: Outcome, pull_request: int | None = None) -> JobResult:
@@ -183,3 +273,13 @@ def _result(detail: str, outcome: Outcome, pull_request: int | None = None) -> J
     if pull_request is not None:
         log_json["pull_request"] = pull_request
     return JobResult(detail, outcome.stop.value, log_json)
+
+
+def _via(run: _Run) -> str:
+    return " (commits made through GitHub's API: the push was refused)" if run.route is Route.api else ""
+
+
+def _detail(outcome: Outcome, run: _Run) -> str:
+    if run.route is Route.refused:
+        return f"not published: GitHub refused the commits for {run.branch} ({outcome.stop_reason})"
+    return outcome.stop_reason

@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     detail TEXT NOT NULL DEFAULT '',
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     cancel_reason TEXT NOT NULL DEFAULT '',
-    stop TEXT
+    stop TEXT,
+    comment_id INTEGER,
+    comment_kind TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     delivery_id TEXT PRIMARY KEY,
@@ -62,6 +64,8 @@ _ADDED_COLUMNS = (
     ("tokens", "INTEGER"),
     ("cost_usd", "REAL"),
     ("outcome", "TEXT"),
+    ("comment_id", "INTEGER"),  # the comment that asked for a retry, for the 👀 reaction
+    ("comment_kind", "TEXT NOT NULL DEFAULT ''"),
 )
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
@@ -72,7 +76,8 @@ CREATE INDEX IF NOT EXISTS job_progress_by_job ON job_progress (job_id, at);
 """
 _JOB_COLUMNS = (
     "id, repo, installation_id, issue_number, trigger, sender, delivery_id, guidance, "
-    "state, created_at, started_at, finished_at, detail, stop, title, iterations, tokens, cost_usd"
+    "state, created_at, started_at, finished_at, detail, stop, title, iterations, tokens, cost_usd, comment_id, "
+    "comment_kind"
 )
 
 
@@ -99,6 +104,8 @@ class Job:
     iterations: int | None = None
     tokens: int | None = None  # None: the loop did not run
     cost_usd: float | None = None  # None: the loop did not run, or a model without a price was used
+    comment_id: int | None = None  # the comment that asked (a retry), for the 👀 reaction
+    comment_kind: str = ""  # "issue_comment" | "review_comment" | "review" | "" (a label)
 
 
 @dataclass(frozen=True)
@@ -202,9 +209,9 @@ class SqliteQueue:
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO jobs (repo, installation_id, issue_number, trigger, sender, delivery_id,"
-                " guidance, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?)",
+                " guidance, state, created_at, comment_id, comment_kind) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
                 (job.repo, job.installation_id, job.issue_number, job.trigger, job.sender,
-                 job.delivery_id, job.guidance, now),
+                 job.delivery_id, job.guidance, now, job.comment_id, job.comment_kind),
             )
             new_id = cursor.lastrowid
             reason = f"superseded by job {new_id}"

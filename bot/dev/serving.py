@@ -15,14 +15,15 @@ class ThreadedServer:
     The port is bound at construction, so an app that must know its own URL can be built after it.
     """
 
-    def __init__(self, app=None, host: str = "127.0.0.1", *, name: str = "asgi", graceful_shutdown_s: float | None = None):
+    def __init__(self, app=None, host: str = "127.0.0.1", *, name: str = "asgi", graceful_shutdown_s: float | None = None,
+                 port: int = 0):
         self.app = app
         self.host = host
         self.name = name
         self.graceful_shutdown_s = graceful_shutdown_s
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, 0))
+        self._socket.bind((host, port))
         self.port: int = self._socket.getsockname()[1]
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -13,7 +13,8 @@ from bot.loop.outcome import Outcome
 from bot.outside.workspace import Workspace, slugify
 
 BRANCH_PREFIX = "agentcoder/"
-_ISSUE_BRANCH = re.compile(r"^agentcoder/issue-(\d+)$")
+# `-2`, `-3`…: a fresh branch the App took when `issue-N` held someone else's commits.
+_ISSUE_BRANCH = re.compile(r"^agentcoder/issue-(\d+)(?:-\d+)?$")
 
 
 class NotFixable(Exception):

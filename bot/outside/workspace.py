@@ -13,6 +13,7 @@ import tempfile
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import git
@@ -25,6 +26,14 @@ MAX_TEXT_FILE_BYTES = 1_000_000
 
 class WorkspaceError(Exception):
     """A git operation failed; the message is safe to show (no credentials)."""
+
+
+@dataclass(frozen=True)
+class LocalCommit:
+    """A commit as files: what the Git Data API needs to make it again on GitHub."""
+
+    message: str
+    files: dict[str, tuple[str, bytes] | None]  # path → (mode, content); None: deleted
 
 
 def slugify(text: str, max_length: int = 48) -> str:
@@ -54,9 +63,10 @@ def _safe_git_error(exc: git.GitCommandError, token: str | None = None) -> Works
 class Workspace:
     """A git working copy that belongs to one job."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, author: git.Actor = BOT_AUTHOR):
         self.path = path
         self.repo = git.Repo(path)
+        self.author = author
 
     @classmethod
     def create(cls, path: Path, files: dict[str, str], message: str) -> Workspace:
@@ -103,14 +113,29 @@ class Workspace:
         return paths
 
     @classmethod
-    def clone_remote(cls, url: str, token: str, dest: Path, branch: str | None = None) -> Workspace:
-        """Clone over HTTPS with an installation token that is kept out of `.git/config`."""
+    def clone_remote(cls, url: str, token: str, dest: Path, branch: str | None = None, *,
+                     author: tuple[str, str] | None = None) -> Workspace:
+        """Clone over HTTPS with an installation token that is kept out of `.git/config`; commits by `author`
+        (name, email) when given."""
         options = ["--branch", branch] if branch else []
         try:
             git.Repo.clone_from(url, dest, env=_token_environment(token), multi_options=options)
         except git.GitCommandError as exc:
             raise _safe_git_error(exc, token) from exc
-        return cls(dest)
+        return cls(dest, git.Actor(*author) if author else BOT_AUTHOR)
+
+    def remote_branch_authors(self, url: str, token: str, branch: str, base: str) -> set[str] | None:
+        """The author e-mails of the commits `branch` on the remote has beyond `base`; None when it has no such branch."""
+        try:
+            with self.repo.git.custom_environment(**_token_environment(token)):
+                self.repo.git.fetch(url, f"+refs/heads/{branch}:refs/agentcoder/remote")
+        except git.GitCommandError as exc:
+            if "couldn't find remote ref" in (exc.stderr or ""):
+                return None
+            raise _safe_git_error(exc, token) from exc
+        emails = self.repo.git.log("--format=%ae", f"{base}..refs/agentcoder/remote").split()
+        self.repo.git.update_ref("-d", "refs/agentcoder/remote")
+        return set(emails)
 
     # -- files ----------------------------------------------------------------------------
 
@@ -193,8 +218,31 @@ class Workspace:
         self.repo.git.add(A=True)
         if not self.repo.index.diff("HEAD"):
             return None
-        commit = self.repo.index.commit(message, author=BOT_AUTHOR, committer=BOT_AUTHOR)
+        commit = self.repo.index.commit(message, author=self.author, committer=self.author)
         return commit.hexsha
+
+    def commits_since(self, base: str) -> list[LocalCommit]:
+        """The commits from `base` to HEAD, oldest first, each as the files it changes."""
+        out = []
+        for sha in self.repo.git.rev_list("--reverse", f"{base}..HEAD").split():
+            commit = self.repo.commit(sha)
+            files: dict[str, tuple[str, bytes] | None] = {}
+            for line in self.repo.git.diff_tree("--no-commit-id", "-r", "-z", "--no-renames", f"{sha}^", sha).split("\0:"):
+                if not line.strip("\0"):
+                    continue
+                meta, _, path = line.lstrip(":").partition("\0")
+                path = path.rstrip("\0")
+                _old_mode, new_mode, _old, new_sha, status = meta.split()
+                if status == "D":
+                    files[path] = None
+                else:
+                    files[path] = (new_mode, self.repo.odb.stream(bytes.fromhex(new_sha)).read())
+            out.append(LocalCommit(commit.message, files))
+        return out
+
+    def patch_since(self, base: str) -> str:
+        """The change from `base` to HEAD as a unified diff."""
+        return self.repo.git.diff(base, "HEAD")
 
     def restore(self, commit: str, files: dict[str, str | None]) -> None:
         """Reset the working copy to `commit`, then lay `files` over it (an earlier attempt put back)."""

@@ -10,7 +10,7 @@ from bot.dev.github import bare
 from bot.dev.github.store import REACTIONS, Store
 
 APP_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "metadata": "read"}
-APP_EVENTS = ["issues", "issue_comment", "pull_request_review_comment"]
+APP_EVENTS = ["issues", "issue_comment", "pull_request_review", "pull_request_review_comment"]
 # GitHub's `permission` field knows only four levels; `role_name` keeps the finer one.
 PERMISSION_LEVEL = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read",
                     "none": "none"}
@@ -75,7 +75,7 @@ class Renderer:
             "stargazers_count": 0, "watchers_count": 0, "watchers": 0, "subscribers_count": 1, "network_count": 0,
             "size": 1, "default_branch": repo["default_branch"], "open_issues_count": self._open_count(owner, name),
             "is_template": False, "topics": [], "has_issues": True, "has_projects": False, "has_wiki": False,
-            "has_pages": False, "has_downloads": True, "has_discussions": False, "archived": False, "disabled": False,
+            "has_pages": False, "has_downloads": True, "has_discussions": False, "archived": repo["archived"], "disabled": False,
             "pushed_at": created, "created_at": created, "updated_at": created, "license": None,
             "allow_forking": True, "web_commit_signoff_required": False,
         }
@@ -117,7 +117,9 @@ class Renderer:
             "state_reason": "completed" if record["state"] == "closed" else None, "title": record["title"],
             "body": record["body"], "user": self.user(record["user"]),
             "labels": [self.label(owner, name, label) for label in record["labels"]],
-            "assignee": None, "assignees": [], "milestone": None, "locked": record["locked"], "active_lock_reason": None,
+            "assignee": self.user(record["assignees"][0]) if record["assignees"] else None,
+            "assignees": [self.user(login) for login in record["assignees"]],
+            "milestone": None, "locked": record["locked"], "active_lock_reason": None,
             "comments": len(self.store.comments_on(owner, name, number)),
             "created_at": timestamp(record["created_at"]), "updated_at": timestamp(record["updated_at"]),
             "closed_at": timestamp(record["closed_at"]), "closed_by": None,
@@ -218,7 +220,10 @@ class Renderer:
             "author_association": self.author_association(owner, name, record["user"]),
             "_links": {"self": {"href": api}, "html": {"href": html}, "pull_request": {"href": pull_api}},
             "line": line, "original_line": line, "side": "RIGHT" if line else None,
+            "start_line": None, "original_start_line": None, "start_side": None,
             "subject_type": "line" if line else "file",
+            "reactions": self.reaction_rollup(f"{api}/reactions", self.store.reactions_to(
+                owner, name, "review_comment", record["id"])),
         }
 
     def app(self) -> dict:
@@ -247,14 +252,51 @@ class Renderer:
         }
 
     def collaborator_permission(self, owner: str, name: str, login: str) -> dict:
-        """A RepositoryCollaboratorPermission."""
+        """A RepositoryCollaboratorPermission: `role_name` may be a custom role; `permission` is its base level."""
         role = self.store.role(owner, name, login)
-        level = PERMISSION_LEVEL[role]
-        flags = {"admin": role == "admin", "maintain": role in ("admin", "maintain"),
-                 "push": level in ("admin", "write"), "triage": level != "none" and role != "read",
+        base = self.store.base_role(owner, role)
+        level = PERMISSION_LEVEL[base]
+        flags = {"admin": base == "admin", "maintain": base in ("admin", "maintain"),
+                 "push": level in ("admin", "write"), "triage": level != "none" and base != "read",
                  "pull": level != "none"}
         return {"permission": level, "role_name": role,
                 "user": {**self.user(login), "permissions": flags, "role_name": role}}
+
+    def public_user(self, login: str) -> dict:
+        """A PublicUser, as GET /users/{login} answers."""
+        return {**self.user(login), "name": None, "company": None, "blog": "", "location": None, "email": None,
+                "hireable": None, "bio": None, "twitter_username": None, "public_repos": 0, "public_gists": 0,
+                "followers": 0, "following": 0, "created_at": "2024-01-01T00:00:00Z",
+                "updated_at": "2024-01-01T00:00:00Z"}
+
+    def git_ref(self, owner: str, name: str, ref: str, sha: str) -> dict:
+        """A GitRef (`ref` is the full name, refs/heads/...)."""
+        api = f"{self.base}/repos/{owner}/{name}"
+        return {"ref": ref, "node_id": f"REF_{sha[:12]}", "url": f"{api}/git/{ref}",
+                "object": {"type": "commit", "sha": sha, "url": f"{api}/git/commits/{sha}"}}
+
+    def git_tree(self, owner: str, name: str, sha: str, entries: list[dict]) -> dict:
+        """A GitTree."""
+        api = f"{self.base}/repos/{owner}/{name}/git"
+        return {"sha": sha, "url": f"{api}/trees/{sha}", "truncated": False, "tree": [
+            {"path": e["path"], "mode": e["mode"], "type": e["type"], "sha": e["sha"],
+             "url": f"{api}/{'blobs' if e['type'] == 'blob' else 'trees'}/{e['sha']}"} for e in entries]}
+
+    def git_commit(self, owner: str, name: str, commit: dict) -> dict:
+        """A GitCommit: {sha, tree, parents, message, author, committer (name, email, date)}; verified when GitHub made it."""
+        api = f"{self.base}/repos/{owner}/{name}/git"
+        verified = self.store.is_verified(commit["sha"])
+        return {
+            "sha": commit["sha"], "node_id": f"C_{commit['sha'][:12]}", "url": f"{api}/commits/{commit['sha']}",
+            "html_url": f"{self.base}/{owner}/{name}/commit/{commit['sha']}", "author": commit["author"],
+            "committer": commit["committer"], "message": commit["message"],
+            "tree": {"sha": commit["tree"], "url": f"{api}/trees/{commit['tree']}"},
+            "parents": [{"sha": p, "url": f"{api}/commits/{p}", "html_url": f"{self.base}/{owner}/{name}/commit/{p}"}
+                        for p in commit["parents"]],
+            "verification": {"verified": verified, "reason": "valid" if verified else "unsigned",
+                             "signature": "-----BEGIN PGP SIGNATURE-----" if verified else None,
+                             "payload": None, "verified_at": commit["committer"]["date"] if verified else None},
+        }
 
     def simple_installation(self, installation_id: int) -> dict:
         """The `installation` object of webhook payloads."""

@@ -25,8 +25,9 @@ CHUNK = 64 * 1024
 # Request headers handed to the CGI as HTTP_*; http-backend reads the protocol and encoding from them.
 FORWARDED_HEADERS = ("content-encoding", "git-protocol", "accept", "user-agent")
 
-# (owner, repo, username, password) → 200 to serve, 401 to ask for credentials, 404 when no such repo.
-Authorizer = Callable[[str, str, str, str], int]
+# (owner, repo, username, password, pushing) → (status, extra CGI environment): 200 to serve, 401 to ask for
+# credentials, 403 when the token may read but not push, 404 when no such repo (or not visible to the token).
+Authorizer = Callable[[str, str, str, str, bool], tuple[int, dict[str, str]]]
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -64,18 +65,24 @@ class GitSmartHTTP:
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
         credentials = basic_credentials(headers.get("authorization"))
-        verdict = self.authorize(match["owner"], match["repo"], *credentials) if credentials else 401
+        query = scope.get("query_string", b"").decode("latin-1")
+        pushing = (match["rest"] or "").endswith("git-receive-pack") or "service=git-receive-pack" in query
+        verdict, extra = (self.authorize(match["owner"], match["repo"], *credentials, pushing) if credentials
+                          else (401, {}))
         if verdict == 401:
             await send_plain(send, 401, "Invalid username or token. Password authentication is not supported "
                                         "for Git operations.\n",
                              [(b"www-authenticate", b'Basic realm="GitHub"')])
             return
+        if verdict == 403:
+            await send_plain(send, 403, f"Permission to {match['owner']}/{match['repo']}.git denied to the token.\n")
+            return
         if verdict != 200:
             await send_plain(send, 404, "Repository not found.\n")
             return
-        await self._serve(scope, receive, send, headers, username=credentials[0])
+        await self._serve(scope, receive, send, headers, username=credentials[0], extra=extra)
 
-    def _cgi_environment(self, scope, headers: dict[str, str], username: str) -> dict[str, str]:
+    def _cgi_environment(self, scope, headers: dict[str, str], username: str, extra: dict[str, str]) -> dict[str, str]:
         env = {
             "PATH": GIT_SEARCH_PATH,
             "GIT_PROJECT_ROOT": str(self.project_root),
@@ -91,6 +98,7 @@ class GitSmartHTTP:
             "REMOTE_USER": username or "x-access-token",
             "REMOTE_ADDR": (scope.get("client") or ("127.0.0.1", 0))[0],
             "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+            **extra,
         }
         if "content-type" in headers:
             env["CONTENT_TYPE"] = headers["content-type"]
@@ -101,9 +109,9 @@ class GitSmartHTTP:
                 env["HTTP_" + name.upper().replace("-", "_")] = headers[name]
         return env
 
-    async def _serve(self, scope, receive, send, headers: dict[str, str], username: str) -> None:
+    async def _serve(self, scope, receive, send, headers: dict[str, str], username: str, extra: dict[str, str]) -> None:
         process = await asyncio.create_subprocess_exec(
-            "git", "http-backend", env=self._cgi_environment(scope, headers, username),
+            "git", "http-backend", env=self._cgi_environment(scope, headers, username, extra),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         feeding = asyncio.create_task(self._feed(receive, process.stdin))
         errors = asyncio.create_task(process.stderr.read())

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 from datetime import timedelta
 from pathlib import Path
+
+from urllib.parse import parse_qs, urlencode
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.dev.github import bare, hooks
-from bot.dev.github.api import build_api
+from bot.dev.github.api import Fault, Faults, build_api
 from bot.dev.github.hooks import Delivery
 from bot.dev.github.render import APP_PERMISSIONS, Renderer
 from bot.dev.github.smarthttp import GitSmartHTTP
 from bot.dev.github.store import Store
+from fastapi import Request
+from fastapi.responses import JSONResponse, RedirectResponse
+
 from bot.dev.serving import ThreadedServer
 
 APP_OWNER = "octo-org"
@@ -37,7 +44,8 @@ class GitHubStandin:
     """A small stateful GitHub on 127.0.0.1: REST routes, git smart HTTP and signed webhooks."""
 
     def __init__(self, root: Path, *, app_id: int, app_private_key_pem: str | None = None,
-                 app_slug: str = "agentcoder", webhook_url: str | None = None, webhook_secret: str | None = None):
+                 app_slug: str = "agentcoder", webhook_url: str | None = None, webhook_secret: str | None = None,
+                 jwt_tokens: bool = True):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.app_id = app_id
@@ -45,24 +53,56 @@ class GitHubStandin:
         self.app_slug = app_slug
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
+        self.jwt_tokens = jwt_tokens
         self.store = Store()
         self.store.user(self.bot_login, "Bot")
+        self.faults = Faults()
+        self.manifests: list[dict] = []  # what `agentcoder register` posted to the new-App forms
         self._render: Renderer | None = None
         self._web: ThreadedServer | None = None
+        self._port = 0
 
     # Lifecycle
 
     def start(self) -> GitHubStandin:
-        """Serve on an ephemeral port of 127.0.0.1 in a background thread; returns self."""
-        web = ThreadedServer(name="github-standin")
+        """Serve on 127.0.0.1 in a background thread (an ephemeral port, or the one it had before a stop()); self."""
+        web = ThreadedServer(name="github-standin", port=self._port)
+        self._port = web.port
         app_info = {"id": self.app_id, "slug": self.app_slug, "name": self.app_slug.title(), "owner": APP_OWNER}
         self._render = Renderer(web.url, self.store, self.repo_path, app_info)
         api = build_api(self.store, self._render, app_id=self.app_id,
                         public_key_pem=public_key_pem(self.app_private_key_pem), bot_login=self.bot_login,
-                        repo_path=self.repo_path)
+                        repo_path=self.repo_path, faults=self.faults, jwt_tokens=self.jwt_tokens)
+        self._add_manifest_form(api)
         web.app = GitSmartHTTP(api, self.root, self._authorize_git)
         self._web = web.start()
         return self
+
+    def _add_manifest_form(self, api) -> None:
+        """GitHub's new-App forms: a posted manifest registers this stand-in's App and redirects with a code."""
+        async def new_app(request: Request, org: str | None = None):
+            form = parse_qs((await request.body()).decode())
+            try:
+                manifest = json.loads(form["manifest"][0])
+                redirect = manifest["redirect_url"]
+            except (KeyError, IndexError, ValueError, TypeError):
+                return JSONResponse({"message": "Invalid manifest"}, status_code=422)
+            self.manifests.append({"org": org, "manifest": manifest})
+            code = secrets.token_hex(10)
+            self.webhook_secret = self.webhook_secret or secrets.token_hex(20)
+            self.offer_manifest_conversion(code, app_id=self.app_id, slug=self.app_slug,
+                                           private_key_pem=self.app_private_key_pem,
+                                           webhook_secret=self.webhook_secret, owner=org or APP_OWNER)
+            query = {"code": code, **({"state": request.query_params["state"]} if "state" in request.query_params else {})}
+            return RedirectResponse(f"{redirect}?{urlencode(query)}", status_code=302)
+
+        api.add_api_route("/settings/apps/new", new_app, methods=["POST"])
+        api.add_api_route("/organizations/{org}/settings/apps/new", new_app, methods=["POST"])
+
+    @property
+    def running(self) -> bool:
+        """True while the server answers."""
+        return self._web is not None
 
     def stop(self) -> None:
         """Shut the server down and wait for its thread."""
@@ -98,14 +138,62 @@ class GitHubStandin:
 
     # Setting up state
 
-    def create_repo(self, owner: str, name: str, source: Path, installation_id: int = 1) -> None:
-        """A private repository whose first commit on main holds the files of `source`, under an installation."""
-        self.store.add_repo(owner, name, installation_id)
-        bare.create_from_directory(self.repo_path(owner, name), Path(source))
+    def create_repo(self, owner: str, name: str, source: Path | None, installation_id: int = 1, *,
+                    private: bool = True, plan: str = "team", default_branch: str = "main", archived: bool = False,
+                    signed_commits: bool = False) -> None:
+        """A repository whose first commit on `default_branch` holds the files of `source` (None: an empty one).
+
+        Its traits are GitHub's: visibility and the owner's plan (drafts need a public repository or a Team or
+        Enterprise plan), archived (read-only), and a ruleset requiring signed commits (GH013 on a push).
+        """
+        self.store.add_repo(owner, name, installation_id, private=private, plan=plan, default_branch=default_branch,
+                            archived=archived, signed_commits=signed_commits)
+        path = self.repo_path(owner, name)
+        if source is None:
+            bare.create_empty(path, default_branch)
+        else:
+            bare.create_from_directory(path, Path(source), default_branch)
+        bare.install_rules(path, {"signed_commits": signed_commits})
+
+    def require_signed_commits(self, owner: str, repo: str, required: bool = True) -> None:
+        """Turn a ruleset requiring verified signatures on (or off) for every branch."""
+        self.store.update_repo(owner, repo, signed_commits=required)
+        bare.install_rules(self.repo_path(owner, repo), {"signed_commits": required})
+
+    def add_custom_role(self, owner: str, role: str, base: str) -> None:
+        """An organisation's custom repository role inheriting from `base` (read, triage, write, maintain, admin)."""
+        self.store.add_custom_role(owner, role, base)
 
     def set_permission(self, owner: str, repo: str, username: str, permission: str) -> None:
-        """Give a user a role on a repository: admin, maintain, write, triage, read or none."""
+        """Give a user a role on a repository: admin, maintain, write, triage, read, none or a custom role."""
         self.store.set_permission(owner, repo, username, permission)
+
+    def assign(self, owner: str, repo: str, number: int, login: str) -> None:
+        """Assign an issue to a user."""
+        record = self.store.issue(owner, repo, number)
+        self.store.update_issue(owner, repo, number, assignees=[*record["assignees"], login])
+
+    def open_pull(self, owner: str, repo: str, title: str, body: str, head: str, user: str, base: str = "main") -> int:
+        """A pull request a person opened from `head` (which must exist); returns its number."""
+        sha = bare.branch_sha(self.repo_path(owner, repo), head)
+        if sha is None:
+            raise KeyError(f"no branch {head}")
+        pull = {"head": head, "base": base, "draft": False, "head_sha": sha}
+        return self.store.add_issue(owner, repo, title, body, user, pull=pull)["number"]
+
+    def inject(self, method: str, path: str, kind: str | int, *, times: int = 1, retry_after_s: int = 1,
+               applied: bool = False) -> Fault:
+        """Answer the next `times` requests matching method and path (a regex) with a rate limit or an error."""
+        return self.faults.add(Fault(method, path, kind, times, retry_after_s, applied))
+
+    def offer_manifest_conversion(self, code: str, *, app_id: int, slug: str, private_key_pem: str,
+                                  webhook_secret: str, owner: str = APP_OWNER) -> None:
+        """What `POST /app-manifests/{code}/conversions` answers once: the App GitHub registered from a manifest."""
+        render = self._render_or_fail()
+        app = {**render.app(), "id": app_id, "slug": slug, "name": slug.title(), "owner": render.user(owner),
+               "client_id": f"Iv1.{app_id:016x}", "node_id": f"A_{app_id}", "html_url": f"{render.base}/apps/{slug}"}
+        self.store.add_conversion(code, {**app, "client_secret": "client-secret-" + code,
+                                         "webhook_secret": webhook_secret, "pem": private_key_pem})
 
     def create_issue(self, owner: str, repo: str, title: str, body: str, user: str = "octocat") -> int:
         """Open an issue (no webhook); returns its number."""
@@ -113,7 +201,8 @@ class GitHubStandin:
 
     def installation_token(self, installation_id: int = 1, expires_in: float = 3600) -> str:
         """An installation token issued directly (a negative `expires_in` gives an expired one)."""
-        return self.store.issue_token(installation_id, timedelta(seconds=expires_in), APP_PERMISSIONS)["token"]
+        return self.store.issue_token(installation_id, timedelta(seconds=expires_in), APP_PERMISSIONS,
+                                      app_id=self.app_id, jwt_shaped=self.jwt_tokens)["token"]
 
     def add_review_comment(self, owner: str, repo: str, pr_number: int, body: str, user: str,
                            path: str | None = None, line: int | None = None) -> int:
@@ -143,6 +232,34 @@ class GitHubStandin:
         payload = {"action": "created", "issue": render.issue(self.store.issue(owner, repo, number)),
                    "comment": render.comment(comment), **self._context(owner, repo, sender)}
         return self.deliver("issue_comment", payload)
+
+    def review(self, owner: str, repo: str, number: int, body: str, sender: str, state: str = "commented") -> Delivery:
+        """Submit a review with a body on a PR as `sender` and deliver `pull_request_review` / `submitted`."""
+        render = self._render_or_fail()
+        record = self.store.issue(owner, repo, number)
+        review_id = self.store.next_id()
+        user = render.user(sender)
+        html = f"{render.base}/{owner}/{repo}/pull/{number}"
+        review = {"id": review_id, "node_id": f"PRR_{review_id}", "user": user, "body": body,
+                  "commit_id": bare.branch_sha(self.repo_path(owner, repo), record["pull"]["head"]) or "",
+                  "submitted_at": "2024-01-01T00:00:00Z", "state": state, "html_url": f"{html}#pullrequestreview-{review_id}",
+                  "pull_request_url": f"{render.base}/repos/{owner}/{repo}/pulls/{number}",
+                  "author_association": render.author_association(owner, repo, sender),
+                  "_links": {"html": {"href": html}, "pull_request": {"href": html}}}
+        payload = {"action": "submitted", "review": review, "pull_request": render.pull(record, simple=True),
+                   **self._context(owner, repo, sender)}
+        return self.deliver("pull_request_review", payload)
+
+    def review_comment(self, owner: str, repo: str, number: int, body: str, sender: str, path: str = "README.md",
+                       line: int = 1) -> Delivery:
+        """Comment on a line of a PR's diff as `sender` and deliver `pull_request_review_comment` / `created`."""
+        comment_id = self.add_review_comment(owner, repo, number, body, sender, path, line)
+        render = self._render_or_fail()
+        record = self.store.issue(owner, repo, number)
+        comment = render.review_comment(self.store.snapshot("review_comments")[comment_id])
+        payload = {"action": "created", "comment": comment, "pull_request": render.pull(record, simple=True),
+                   **self._context(owner, repo, sender)}
+        return self.deliver("pull_request_review_comment", payload)
 
     def deliver(self, event: str, payload: dict, *, delivery_id: str | None = None, secret: str | None = None,
                 signature: str | None = None) -> Delivery:
@@ -204,11 +321,19 @@ class GitHubStandin:
 
     # Git access
 
-    def _authorize_git(self, owner: str, repo: str, _username: str, password: str) -> int:
-        installation_id = self.store.token_installation(password)
-        if installation_id is None:
-            return 401
+    def _authorize_git(self, owner: str, repo: str, _username: str, password: str,
+                       pushing: bool) -> tuple[int, dict[str, str]]:
+        token = self.store.token(password)
+        if token is None:
+            return 401, {}
         record = self.store.repo(owner, repo)
         if record is None or not self.repo_path(owner, repo).is_dir():
-            return 404
-        return 200 if record["installation_id"] == installation_id else 401
+            return 404, {}
+        if record["installation_id"] != token["installation_id"]:
+            return 401, {}
+        if token["repositories"] is not None and repo not in token["repositories"]:
+            return 404, {}
+        contents = token["permissions"].get("contents")
+        if contents not in ("read", "write") or (pushing and (contents != "write" or record["archived"])):
+            return 403, {}
+        return 200, {"STANDIN_WORKFLOWS": token["permissions"].get("workflows", "none")}

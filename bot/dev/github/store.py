@@ -15,6 +15,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 PERMISSIONS = ("admin", "maintain", "write", "triage", "read", "none")
+PLANS = ("free", "pro", "team", "enterprise")
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
 TOKEN_ALPHABET = string.ascii_letters + string.digits
 
@@ -40,6 +41,9 @@ class Store:
         self.review_comments: dict[int, dict] = {}
         self.permissions: dict[tuple[str, str, str], str] = {}
         self.labels: dict[str, int] = {}
+        self.custom_roles: dict[tuple[str, str], str] = {}  # (owner, role name) → base permission
+        self.verified: set[str] = set()  # commit shas GitHub itself made (and so signed)
+        self.conversions: dict[str, dict] = {}  # manifest code → the App registration it yields
 
     def next_id(self) -> int:
         """A fresh id, unique across all kinds of objects."""
@@ -66,8 +70,15 @@ class Store:
 
     # Repositories, installations, tokens
 
-    def add_repo(self, owner: str, name: str, installation_id: int) -> dict:
-        """Record a repository and the installation that covers it."""
+    def add_repo(self, owner: str, name: str, installation_id: int, *, private: bool = True, plan: str = "team",
+                 default_branch: str = "main", archived: bool = False, signed_commits: bool = False) -> dict:
+        """Record a repository and the installation that covers it, with GitHub's per-repository traits.
+
+        `plan` is the owning account's (free, pro, team, enterprise): it decides whether drafts are allowed;
+        `signed_commits` is a ruleset requiring verified signatures on every branch.
+        """
+        if plan not in PLANS:
+            raise ValueError(f"plan must be one of {PLANS}, not {plan!r}")
         with self.lock:
             if (owner, name) in self.repos:
                 raise ValueError(f"repository {owner}/{name} already exists")
@@ -76,7 +87,8 @@ class Store:
                                                             "created_at": now()})
             repo = self.repos[(owner, name)] = {
                 "id": self.next_id(), "owner": owner, "name": name, "installation_id": installation_id,
-                "default_branch": "main", "private": True, "created_at": now(), "next_number": 1,
+                "default_branch": default_branch, "private": private, "created_at": now(), "next_number": 1,
+                "plan": plan, "archived": archived, "signed_commits": signed_commits,
             }
             return copy.deepcopy(repo)
 
@@ -85,34 +97,70 @@ class Store:
         with self.lock:
             return copy.deepcopy(self.repos.get((owner, name)))
 
+    def update_repo(self, owner: str, name: str, **changes) -> dict:
+        """Change a repository's traits (archived, private, plan, signed_commits, default_branch)."""
+        with self.lock:
+            repo = self.repos[(owner, name)]
+            repo.update(changes)
+            return copy.deepcopy(repo)
+
     def installation(self, installation_id: int) -> dict | None:
         """The installation record, or None."""
         with self.lock:
             return copy.deepcopy(self.installations.get(installation_id))
 
-    def issue_token(self, installation_id: int, ttl: timedelta, permissions: dict[str, str]) -> dict:
-        """A new installation access token: {"token", "installation_id", "expires_at", "permissions"}."""
-        token = "ghs_" + "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(36))
+    def issue_token(self, installation_id: int, ttl: timedelta, permissions: dict[str, str],
+                    repositories: list[str] | None = None, *, app_id: int = 0, jwt_shaped: bool = True) -> dict:
+        """A new installation access token: {"token", "installation_id", "expires_at", "permissions", "repositories"}.
+
+        `repositories` (names) limits what the token sees; None means every repository of the installation.
+        GitHub's tokens are `ghs_` and 36 characters, or (rolling out from 2026-04) `ghs_<app id>_<a JWT>`.
+        """
+        if jwt_shaped:
+            parts = (secrets.token_urlsafe(24).rstrip("="), secrets.token_urlsafe(96).rstrip("="),
+                     secrets.token_urlsafe(64).rstrip("="))
+            token = f"ghs_{app_id}_" + ".".join(parts)
+        else:
+            token = "ghs_" + "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(36))
         record = {"token": token, "installation_id": installation_id, "expires_at": now() + ttl,
-                  "permissions": dict(permissions)}
+                  "permissions": dict(permissions), "repositories": None if repositories is None else list(repositories)}
         with self.lock:
             self.tokens[token] = record
         return copy.deepcopy(record)
 
     def token_installation(self, token: str) -> int | None:
         """The installation an unexpired token was issued for, or None."""
+        record = self.token(token)
+        return None if record is None else record["installation_id"]
+
+    def token(self, token: str) -> dict | None:
+        """The record of an unexpired token, or None."""
         with self.lock:
-            record = self.tokens.get(token)
+            record = copy.deepcopy(self.tokens.get(token))
         if record is None or record["expires_at"] <= datetime.now(timezone.utc):
             return None
-        return record["installation_id"]
+        return record
 
     # Permissions
 
+    def add_custom_role(self, owner: str, role: str, base: str) -> None:
+        """An organisation's custom repository role (e.g. "release-engineer"), inheriting from a base role."""
+        if base not in PERMISSIONS[:-1]:
+            raise ValueError(f"a custom role's base must be one of {PERMISSIONS[:-1]}, not {base!r}")
+        with self.lock:
+            self.custom_roles[(owner, role)] = base
+
+    def base_role(self, owner: str, role: str) -> str:
+        """The built-in role a (possibly custom) role stands on."""
+        with self.lock:
+            return self.custom_roles.get((owner, role), role)
+
     def set_permission(self, owner: str, name: str, login: str, permission: str) -> None:
-        """Give `login` a role on the repository (admin, maintain, write, triage, read or none)."""
-        if permission not in PERMISSIONS:
-            raise ValueError(f"permission must be one of {PERMISSIONS}, not {permission!r}")
+        """Give `login` a role on the repository (admin, maintain, write, triage, read, none or a custom role)."""
+        with self.lock:
+            known = permission in PERMISSIONS or (owner, permission) in self.custom_roles
+        if not known:
+            raise ValueError(f"permission must be one of {PERMISSIONS} or a custom role, not {permission!r}")
         with self.lock:
             self.user(login)
             self.permissions[(owner, name, login)] = permission
@@ -138,7 +186,7 @@ class Store:
             stamp = now()
             record = {
                 "id": self.next_id(), "owner": owner, "repo": name, "number": number, "title": title,
-                "body": body, "user": user, "state": "open", "locked": False, "labels": [],
+                "body": body, "user": user, "state": "open", "locked": False, "labels": [], "assignees": [],
                 "created_at": stamp, "updated_at": stamp, "closed_at": None,
             }
             if pull is not None:
@@ -156,7 +204,7 @@ class Store:
         with self.lock:
             record = self.issues[(owner, name, number)]
             for key, value in changes.items():
-                if key in ("base", "draft", "merged"):
+                if key in ("base", "draft", "merged", "head"):
                     record["pull"][key] = value
                 else:
                     record[key] = value
@@ -257,6 +305,26 @@ class Store:
             found = [c for c in self.review_comments.values()
                      if (c["owner"], c["repo"], c["number"]) == (owner, name, number)]
             return copy.deepcopy(sorted(found, key=lambda comment: comment["id"]))
+
+    def mark_verified(self, sha: str) -> None:
+        """Remember a commit GitHub made itself (through the Git Data API), so signed and verified."""
+        with self.lock:
+            self.verified.add(sha)
+
+    def is_verified(self, sha: str) -> bool:
+        """True for commits GitHub made (and signed)."""
+        with self.lock:
+            return sha in self.verified
+
+    def add_conversion(self, code: str, registration: dict) -> None:
+        """A one-time manifest code and the App registration exchanging it yields."""
+        with self.lock:
+            self.conversions[code] = registration
+
+    def take_conversion(self, code: str) -> dict | None:
+        """The registration for a manifest code, once (GitHub's codes are single use)."""
+        with self.lock:
+            return self.conversions.pop(code, None)
 
     def snapshot(self, name: str):
         """A deep copy of one of the state collections, for inspection."""
