@@ -146,9 +146,9 @@ class JobHandler:
         issue = Issue(info.title, info.body, info.number)
         status = self._status(github, job.issue_number, bot)
         others = [login for login in info.assignees if login != bot.login]
-        note = (f" (assigned to {', '.join('@' + login for login in others)}: they may be working on it too)"
-                if others else "")
-        status(f"AgentCoder is working on this issue{note}: running the existing tests first.")
+        assigned = (f" (assigned to {', '.join('@' + login for login in others)}: they may be working on it too)"
+                    if others else "")
+        status(f"AgentCoder is working on this issue{assigned}: running the existing tests first.")
         repo = github.repository()
         run = self._run(github, repo.clone_url, repo.default_branch, issue, branch_for(issue), "", status,
                         is_cancelled, bot, note, new_branch=True)
