@@ -272,3 +272,14 @@ def test_a_store_written_by_an_older_version_gains_the_dashboard_columns(tmp_pat
         assert queue.get(job.id).title == "late" and queue.totals(0).cost_usd == 0.5
     finally:
         queue.close()
+
+
+def test_a_job_the_loop_never_ran_for_has_a_page_without_a_log(client, queue):
+    job = queue.enqueue(Job("octo/calc", 1, 6, "label", "outsider", "d-refused"))
+    queue.claim()
+    queue.finish(job.id, "done", "refused: @outsider, AgentCoder only acts for people with write access")
+    page = client.get(f"/jobs/{job.id}", headers=BEARER)
+    assert page.status_code == 200 and "The loop did not run for this job" in page.text
+    assert "refused: @outsider" in page.text and "Iteration log" not in page.text
+    row = client.get("/", headers=BEARER).text.split(f'href="/jobs/{job.id}"', 1)[1].split("</tr>", 1)[0]
+    assert row.count('<td class="num">—</td>') == 3  # iterations, tokens and cost: the loop did not run
