@@ -204,6 +204,11 @@ def test_operator_logs_in_watches_a_job_run_and_reads_its_log_tests_and_cost(wor
     assert "Baseline (unchanged code): 1 passed, 0 failed, 0 errors" in log
     tests = page.locator("section.tests").inner_text()
     assert "test_empty_list_raises_value_error" in tests and "fail-to-pass" in tests and "regression" in tests
+    # Per-test evidence: the fail-to-pass test failed on the unchanged code and passes with the change.
+    evidence = page.locator("tr.generated-test", has_text="test_empty_list_raises_value_error")
+    assert evidence.locator("td").all_inner_texts()[-2:] == ["failed", "passed"]
+    evidence.locator("summary").click()
+    assert "ZeroDivisionError" in evidence.locator("details.evidence").inner_text()
     usage = page.locator("section.usage").inner_text()
     assert PROGRAMMER in usage and DESIGNER in usage and "$" in usage and "unknown" not in usage
     pull = next(iter(world.standin.pulls.values()))["number"]
