@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bot.config import load_settings
 from bot.repo_config import load_repo_config
-from bot.sandbox.executor import Sandbox, default_setup_commands, dependency_hash
+from bot.sandbox.executor import Sandbox
 
 MAX_RUNS = 50
 FILES = {
@@ -98,9 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="agentcoder-bench-sandbox-") as scratch:
         repo = make_repository(Path(scratch) / "tinycalc")
         config = load_repo_config(repo)
-        online = sandbox.setup_network == "host" or sandbox.wheelhouse is not None
-        commands = list(config.setup) if config.setup is not None else default_setup_commands(repo, online)
-        env_tag = f"agentcoder-env:{dependency_hash(repo, commands, sandbox.base_image_id())}"
+        env_tag = sandbox.images.tag_for(repo, config)
         try:
             first = timed([*check, str(repo)], repo)
             second = timed([*check, str(repo)], repo)

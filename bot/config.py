@@ -6,6 +6,7 @@ object at start-up, and passed inward. Nothing else in the project calls `os.env
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -72,7 +73,7 @@ class Settings(BaseSettings):
     concurrent_jobs: int = 2
 
     # Sandbox
-    sandbox_image: str = "agentcoder-sandbox:bookworm"
+    sandbox_image: str = "agentcoder-sandbox:bookworm-2"
     sandbox_timeout_s: float = 300.0
     sandbox_setup_timeout_s: float = 900.0
     sandbox_memory: str = "1g"
@@ -80,7 +81,12 @@ class Settings(BaseSettings):
     sandbox_pids: int = 256
     sandbox_output_limit: int = 200_000
     sandbox_setup_network: str = "none"
+    sandbox_setup_memory: str = "2g"
+    sandbox_setup_disk: str = "1g"
+    sandbox_ca_bundle: Path | None = Path("/etc/ssl/certs/ca-certificates.crt")
     sandbox_wheelhouse: Path | None = None
+    sandbox_env_images_max: int = 30
+    sandbox_env_images_bytes: int = 20 * 1024 ** 3
 
     # The Docker daemon the sandboxes run on: Docker's own variables, read here like every other setting.
     docker_host: str | None = Field(default=None, validation_alias="DOCKER_HOST")
@@ -89,9 +95,9 @@ class Settings(BaseSettings):
 
     @field_validator("sandbox_setup_network")
     @classmethod
-    def _known_network(cls, value: str) -> str:
-        if value not in {"none", "host"}:
-            raise ValueError("must be 'none' or 'host'")
+    def _network_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", value) or value in {"bridge", "default"}:
+            raise ValueError("must be none, host, or the name of a dedicated Docker network")
         return value
 
     @field_validator("cost_budget_usd")
@@ -101,7 +107,7 @@ class Settings(BaseSettings):
             raise ValueError("must be more than 0 (US dollars per job); leave it unset for no dollar budget")
         return value
 
-    @field_validator("max_iterations", "concurrent_jobs", "max_test_design_attempts")
+    @field_validator("max_iterations", "concurrent_jobs", "max_test_design_attempts", "sandbox_env_images_max")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:

@@ -20,6 +20,7 @@ def agentcoder(*args: str, env: dict | None = None) -> subprocess.CompletedProce
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
+@pytest.mark.docker
 def test_check_json_reports_each_test_and_exits_1_on_failure(tmp_path, sandbox):
     repo = make_repo(tmp_path / "calc", CALC)
     done = agentcoder("check", str(repo), "--json")
@@ -34,6 +35,7 @@ def test_check_json_reports_each_test_and_exits_1_on_failure(tmp_path, sandbox):
     assert isinstance(report["duration_s"], float)
 
 
+@pytest.mark.docker
 def test_check_readable_summary_and_exit_0_when_green(tmp_path, sandbox):
     repo = make_repo(tmp_path / "green", {"tests/test_ok.py": "def test_ok():\n    assert 1 + 1 == 2\n"})
     done = agentcoder("check", str(repo))
@@ -42,6 +44,7 @@ def test_check_readable_summary_and_exit_0_when_green(tmp_path, sandbox):
     assert "1 passed, 0 failed, 0 errors, 0 skipped" in done.stdout
 
 
+@pytest.mark.docker
 def test_check_no_tests_collected_exits_1(tmp_path, sandbox):
     repo = make_repo(tmp_path / "none", {"README.md": "nothing here\n"})
     done = agentcoder("check", str(repo))
@@ -49,6 +52,7 @@ def test_check_no_tests_collected_exits_1(tmp_path, sandbox):
     assert "no tests collected" in done.stdout
 
 
+@pytest.mark.docker
 def test_check_setup_failure_prints_log_tail_without_traceback(tmp_path, sandbox):
     repo = make_repo(tmp_path / "bad-setup", {
         ".agentcoder.yml": "setup:\n  - echo installing things\n  - exit 3\n",
@@ -85,3 +89,30 @@ def test_bad_setting_exits_2_naming_the_variable(tmp_path):
     done = agentcoder("check", str(tmp_path), env={"AGENTCODER_MAX_ITERATIONS": "0"})
     assert done.returncode == 2
     assert "AGENTCODER_MAX_ITERATIONS" in done.stderr
+
+
+@pytest.mark.docker
+def test_a_setup_network_that_does_not_exist_exits_2_naming_the_setting(tmp_path):
+    repo = make_repo(tmp_path / "calc", CALC)
+    done = agentcoder("check", str(repo), env={"AGENTCODER_SANDBOX_SETUP_NETWORK": "agentcoder-no-such-network"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "agentcoder: AGENTCODER_SANDBOX_SETUP_NETWORK: no Docker network named 'agentcoder-no-such-network'"
+        " (create it with `docker network create`, or use none or host)"]
+
+
+def test_a_setup_network_name_that_cannot_be_one_exits_2(tmp_path):
+    done = agentcoder("check", str(tmp_path), env={"AGENTCODER_SANDBOX_SETUP_NETWORK": "bridge; rm -rf /"})
+    assert done.returncode == 2
+    assert "AGENTCODER_SANDBOX_SETUP_NETWORK" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.docker
+def test_check_conftest_import_error_is_reported_as_an_error_not_no_tests(tmp_path, sandbox):
+    repo = make_repo(tmp_path / "conftest", {"conftest.py": "raise RuntimeError('conftest exploded')\n",
+                                             "tests/test_a.py": "def test_a():\n    pass\n"})
+    done = agentcoder("check", str(repo), "--json")
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert report["problem"] == "collection_error" and report["errors"] == 1
+    assert "conftest exploded" in report["collection_errors"][0]["message"]

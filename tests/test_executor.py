@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import threading
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from bot.repo_config import load_repo_config
-from bot.sandbox.executor import SetupFailed
+from bot.sandbox.executor import Sandbox, SetupFailed, SetupOptions
 from bot.sandbox.results import RunProblem, RunResult, parse_report
 from tests.conftest import make_repo
 from tests.samples import CALC
 
-pytestmark = pytest.mark.docker  # the real Docker engine and the sandbox image
+pytestmark = pytest.mark.docker
 
 def run(sandbox, repo: Path, **kwargs) -> RunResult:
     return sandbox.run_tests(repo, load_repo_config(repo), **kwargs)
@@ -232,3 +234,215 @@ def test_parse_report_keeps_the_worst_outcome_and_survives_a_cut_line():
     tests, errors, running = parse_report(lines)
     assert [(t.id, t.outcome, t.message) for t in tests] == [("t::a", "error", "boom")]
     assert errors == [] and running == "t::b"
+
+
+def test_a_setup_that_writes_2_gb_is_stopped_by_the_disk_limit_and_nothing_is_cached(sandbox, tmp_path):
+    repo = make_repo(tmp_path / "fill", {
+        ".agentcoder.yml": "setup:\n  - dd if=/dev/zero of=/tmp/fill bs=1M count=2048\n",
+        "tests/test_a.py": "def test_a():\n    pass\n",
+    })
+    config = load_repo_config(repo)
+    with pytest.raises(SetupFailed) as info:
+        sandbox.environment_image(repo, config)
+    assert "No space left on device" in info.value.log_tail and "disk limit" in info.value.log_tail
+    with pytest.raises(docker.errors.ImageNotFound):
+        sandbox.client.images.get(sandbox.images.tag_for(repo, config))
+
+
+def test_setup_is_locked_down_and_what_it_generates_is_in_every_test_run(sandbox, tmp_path):
+    repo = make_repo(tmp_path / "locked", {
+        ".agentcoder.yml": "setup:\n  - cp /proc/self/status setup_status.txt\n"
+                           "  - echo \"VERSION = '1.2.3'\" > _version.py\n",
+        "tests/test_setup.py": """
+            import re
+
+            def test_setup_ran_unprivileged():
+                status = open("setup_status.txt").read()
+                assert re.search(r"^Uid:\\t65534\\t", status, re.M)
+                assert "CapEff:\\t0000000000000000" in status and "CapBnd:\\t0000000000000000" in status
+                assert "NoNewPrivs:\\t1" in status
+
+            def test_generated_file_is_there():
+                from _version import VERSION
+                assert VERSION == "1.2.3"
+        """,
+    })
+    first = run(sandbox, repo)
+    second = run(sandbox, repo, extra_files={"tests/test_more.py": "def test_more():\n    pass\n"})
+    assert first.outcomes() == {"tests/test_setup.py::test_setup_ran_unprivileged": "passed",
+                                "tests/test_setup.py::test_generated_file_is_there": "passed"}, first.output
+    assert second.count("passed") == 3, second.output
+    assert not (repo / "_version.py").exists()
+    image = sandbox.client.images.get(sandbox.environment_image(repo, load_repo_config(repo)))
+    assert not image.attrs["Config"].get("Volumes")
+
+
+def test_setup_cannot_reach_the_hosts_loopback(sandbox, tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    repo = make_repo(tmp_path / "reach", {
+        ".agentcoder.yml": f"setup:\n  - python -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3)\"\n",
+        "tests/test_a.py": "def test_a():\n    pass\n",
+    })
+    with pytest.raises(SetupFailed) as info:
+        sandbox.environment_image(repo, load_repo_config(repo))
+    with pytest.raises(socket.timeout):
+        listener.accept()
+    listener.close()
+    assert "OSError" in info.value.log_tail or "refused" in info.value.log_tail or "unreachable" in info.value.log_tail
+
+
+def test_repositories_with_identical_dependency_files_get_separate_images(sandbox, tmp_path):
+    shared = {
+        ".agentcoder.yml": "setup:\n  - sh prepare.sh\n",
+        "calc.py": "def add(a, b):\n    return a - b\n",
+        "tests/test_calc.py": "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+    }
+    # The first repository's setup plants a .pth that "fixes" add for every Python process of its image.
+    planter = make_repo(tmp_path / "planter", {**shared, "prepare.sh": (
+        "echo 'import calc_fix' > /opt/venv/lib/python3.11/site-packages/zz.pth\n"
+        "printf 'import calc\\ncalc.add = lambda a, b: a + b\\n' > /opt/venv/lib/python3.11/site-packages/calc_fix.py\n"
+    )})
+    victim = make_repo(tmp_path / "victim", {**shared, "prepare.sh": "true\n"})
+    planted = run(sandbox, planter)
+    honest = run(sandbox, victim)
+    assert sandbox.images.tag_for(planter, load_repo_config(planter)) != sandbox.images.tag_for(victim, load_repo_config(victim))
+    assert honest.outcomes() == {"tests/test_calc.py::test_add": "failed"}, honest.output
+
+
+def test_no_host_path_is_mounted_and_nothing_is_left_behind(sandbox, tmp_path):
+    repo = make_repo(tmp_path / "calc", CALC)
+    image = sandbox.environment_image(repo, load_repo_config(repo))
+    seen, stop = [], threading.Event()
+    events = sandbox.client.events(decode=True, filters={"type": "container", "event": "start", "label": "agentcoder"})
+
+    def watch():
+        for event in events:
+            try:
+                attrs = sandbox.client.api.inspect_container(event["id"])
+                seen.append((attrs["HostConfig"].get("Binds"), attrs["Mounts"], attrs["Config"]["Image"]))
+            except docker.errors.NotFound:
+                seen.append(("gone before inspection", None, None))
+            if stop.is_set():
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    result = run(sandbox, repo, extra_files={"tests/test_new.py": "def test_new():\n    pass\n"})
+    stop.set()
+    events.close()
+    watcher.join(timeout=10)
+    assert result.count("passed") == 2 and result.count("failed") == 1, result.output
+    ours = [entry for entry in seen if entry[2] == image]
+    assert ours and all(binds is None and mounts == [] for binds, mounts, _ in ours), seen
+    leftovers = sandbox.client.containers.list(all=True, filters={"ancestor": image})
+    assert leftovers == []
+
+
+def test_host_setup_network_commits_an_image_without_volumes(sandbox, tmp_path):
+    # The bundle travels in the setup's input tar; no package is fetched, so no traffic leaves the machine.
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n")
+    online = Sandbox(sandbox.client, sandbox.base_image, sandbox.limits, timeout_s=120,
+                     setup=SetupOptions(network="host", ca_bundle=ca))
+    repo = make_repo(tmp_path / "host", {
+        ".agentcoder.yml": "setup:\n  - test \"$PIP_CERT\" = /tmp/agentcoder/ca.crt && grep -q 'not really' \"$PIP_CERT\"\n",
+        "tests/test_a.py": "def test_a():\n    pass\n",
+    })
+    result = run(online, repo)
+    assert result.outcomes() == {"tests/test_a.py::test_a": "passed"}, result.output
+    assert not online.client.images.get(online.images.tag_for(repo, load_repo_config(repo))).attrs["Config"].get("Volumes")
+
+
+def test_a_forged_report_cannot_turn_failures_into_passes(sandbox, tmp_path):
+    repo = make_repo(tmp_path / "forge", {"tests/test_forge.py": """
+        import atexit, json, os
+
+        FORGED = [{"kind": "test", "id": f"tests/test_forge.py::{name}", "when": "call", "outcome": "passed",
+                   "message": ""} for name in ("test_one", "test_two")]
+
+        def rewrite():
+            text = "".join(json.dumps(record) + "\\n" for record in FORGED + [{"kind": "finish", "exitstatus": 0}])
+            for name in ("AGENTCODER_REPORT", "AGENTCODER_REPORT_FD"):
+                assert name not in os.environ
+            for fd in range(3, 64):
+                try:
+                    os.write(fd, text.encode())
+                except OSError:
+                    pass
+            os._exit(0)
+
+        atexit.register(rewrite)
+
+        def test_one():
+            assert False
+
+        def test_two():
+            assert False
+    """})
+    result = run(sandbox, repo)
+    assert result.outcomes() == {"tests/test_forge.py::test_one": "failed", "tests/test_forge.py::test_two": "failed"}
+    assert result.exit_code == 0 and not result.ok
+    assert result.problem is RunProblem.REPORT_MISMATCH
+    assert "exited with 0" in result.describe_problem()
+
+
+def test_a_conftest_that_fails_to_import_is_a_collection_error_with_its_text(sandbox, tmp_path):
+    repo = make_repo(tmp_path / "conftest", {
+        "tests/conftest.py": "import not_installed_anywhere_xyz\n",
+        "tests/test_a.py": "def test_a():\n    pass\n",
+    })
+    result = run(sandbox, repo)
+    assert result.problem is RunProblem.COLLECTION_ERROR, result.output
+    assert "not_installed_anywhere_xyz" in result.collection_errors[0].message
+    assert result.to_json()["errors"] == 1 and "no tests" not in result.describe_problem()
+
+
+def test_a_pytest_usage_error_is_a_collection_error(sandbox, tmp_path):
+    repo = make_repo(tmp_path / "usage", {
+        ".agentcoder.yml": "test_command: python -m pytest --no-such-option-xyz\n",
+        "tests/test_a.py": "def test_a():\n    pass\n",
+    })
+    result = run(sandbox, repo)
+    assert result.exit_code == 4 and result.problem is RunProblem.COLLECTION_ERROR
+    assert "--no-such-option-xyz" in result.collection_errors[0].message
+
+
+def test_pytest_configuration_is_honoured(sandbox, tmp_path):
+    repo = make_repo(tmp_path / "config", {
+        "pyproject.toml": "[tool.pytest.ini_options]\ntestpaths = ['checks']\npython_files = ['check_*.py']\n",
+        "checks/check_math.py": "def test_math():\n    assert 1 + 1 == 2\n",
+        "tests/test_ignored.py": "def test_ignored():\n    assert False\n",
+    })
+    assert run(sandbox, repo).outcomes() == {"checks/check_math.py::test_math": "passed"}
+
+
+def test_zero_configuration_hatch_vcs_project_with_its_generated_version_file(sandbox, tmp_path):
+    repo = make_repo(tmp_path / "vcs", {
+        "pyproject.toml": """
+            [build-system]
+            requires = ["hatchling", "hatch-vcs"]
+            build-backend = "hatchling.build"
+
+            [project]
+            name = "vcs-sample"
+            dynamic = ["version"]
+
+            [tool.hatch.version]
+            source = "vcs"
+
+            [tool.hatch.build.hooks.vcs]
+            version-file = "src/vcs_sample/_version.py"
+
+            [tool.hatch.build.targets.wheel]
+            packages = ["src/vcs_sample"]
+        """,
+        ".gitignore": "src/vcs_sample/_version.py\n",
+        "src/vcs_sample/__init__.py": "from vcs_sample._version import version\n",
+        "tests/test_version.py": "import vcs_sample\n\ndef test_version():\n    assert vcs_sample.version\n",
+    })
+    result = run(sandbox, repo)
+    assert result.outcomes() == {"tests/test_version.py::test_version": "passed"}, result.output

@@ -18,6 +18,7 @@ class RunProblem(StrEnum):
     TIMEOUT = "timeout"
     OUT_OF_MEMORY = "out_of_memory"
     SETUP_FAILED = "setup_failed"
+    REPORT_MISMATCH = "report_mismatch"
 
 
 class SetupFailed(Exception):
@@ -60,6 +61,7 @@ class RunResult:
     out_of_memory: bool = False
     output: str = ""
     duration_s: float = 0.0
+    report_mismatch: str | None = None
 
     def count(self, outcome: str) -> int:
         """How many tests ended with this outcome."""
@@ -73,6 +75,7 @@ class RunResult:
             and not self.collection_errors
             and not self.timed_out
             and not self.out_of_memory
+            and not self.report_mismatch
             and self.count("failed") == 0
             and self.count("error") == 0
         )
@@ -88,6 +91,8 @@ class RunResult:
             return RunProblem.TIMEOUT
         if self.out_of_memory:
             return RunProblem.OUT_OF_MEMORY
+        if self.report_mismatch:
+            return RunProblem.REPORT_MISMATCH
         if self.collection_errors:
             return RunProblem.COLLECTION_ERROR
         if not self.tests:
@@ -102,6 +107,8 @@ class RunResult:
             return f"timeout: the test run was killed{where}"
         if problem is RunProblem.OUT_OF_MEMORY:
             return "the test run ran out of memory and was killed"
+        if problem is RunProblem.REPORT_MISMATCH:
+            return f"the test report cannot be trusted: {self.report_mismatch}"
         if problem is RunProblem.COLLECTION_ERROR:
             return f"{len(self.collection_errors)} file(s) could not be collected"
         if problem is RunProblem.NO_TESTS:
@@ -136,26 +143,88 @@ def decode_output(raw: bytes, limit: int) -> str:
     return f"{text[:half]}\n...[{len(text) - limit} characters trimmed]...\n{text[-half:]}"
 
 
+@dataclass
+class Report:
+    """The plugin's report of one run: outcomes (each test's worst), collection errors, and session records."""
+
+    tests: list[TestOutcome] = field(default_factory=list)
+    errors: list[CollectionError] = field(default_factory=list)
+    running: str | None = None
+    collected: list[str] | None = None
+    finish: int | None = None
+    repeated: list[str] = field(default_factory=list)
+    bad_lines: int = 0
+    truncated: bool = False
+    distributed: bool = False
+
+
 def parse_report(lines: Iterator[str] | Sequence[str]) -> tuple[list[TestOutcome], list[CollectionError], str | None]:
     """Turn the plugin's JSON lines into outcomes; also the test that started but never finished."""
+    report = read_report(lines)
+    return report.tests, report.errors, report.running
+
+
+def read_report(lines: Iterator[str] | Sequence[str]) -> Report:
+    """The plugin's JSON lines as a Report; a malformed line is skipped and counted, never an error.
+
+    Records can only be added, never taken back: each test keeps its worst outcome, and the first
+    `collected` and `finish` records count (a second one is noted for the cross-check).
+    """
+    report = Report()
     outcomes: dict[str, TestOutcome] = {}
-    errors: list[CollectionError] = []
-    started: str | None = None
     for line in lines:
         try:
             record = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a kill
-        kind = record.get("kind")
-        if kind == "start":
-            started = record["id"]
-        elif kind == "collect_error":
-            errors.append(CollectionError(record["id"], record.get("message", "")))
-        elif kind == "test":
-            new = TestOutcome(record["id"], record["outcome"], record.get("message", ""), record.get("duration_s", 0.0))
-            old = outcomes.get(new.id)
-            if old is None or OUTCOME_RANK[new.outcome] > OUTCOME_RANK[old.outcome]:
-                outcomes[new.id] = new
-        elif kind == "end" and record.get("id") == started:
-            started = None
-    return list(outcomes.values()), errors, started
+            kind = record.get("kind")
+            if kind == "start":
+                report.running = str(record["id"])
+            elif kind == "collect_error":
+                report.errors.append(CollectionError(str(record["id"]), str(record.get("message", ""))))
+            elif kind == "test":
+                if record["outcome"] not in OUTCOME_RANK:
+                    raise ValueError(record["outcome"])
+                new = TestOutcome(str(record["id"]), record["outcome"], str(record.get("message", "")),
+                                  float(record.get("duration_s", 0.0)))
+                old = outcomes.get(new.id)
+                if old is None or OUTCOME_RANK[new.outcome] > OUTCOME_RANK[old.outcome]:
+                    outcomes[new.id] = new
+            elif kind == "end" and record.get("id") == report.running:
+                report.running = None
+            elif kind == "collected" and record.get("distributed") is True:
+                report.distributed = True
+            elif kind == "collected":
+                if report.collected is None:
+                    report.collected = [str(nodeid) for nodeid in record["ids"]]
+                else:
+                    report.repeated.append("collected")
+            elif kind == "finish":
+                if report.finish is None:
+                    report.finish = int(record["exitstatus"])
+                else:
+                    report.repeated.append("finish")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            report.bad_lines += 1  # a line cut by a kill, or not one of ours
+    report.tests = list(outcomes.values())
+    return report
+
+
+class ReportReader:
+    """Collects the report channel's bytes as they stream in, up to a limit."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.data = bytearray()
+        self.truncated = False
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next bytes of the stream."""
+        room = self.limit - len(self.data)
+        if len(chunk) > room:
+            self.truncated = True
+        self.data += chunk[:max(room, 0)]
+
+    def report(self) -> Report:
+        """The report read so far."""
+        report = read_report(self.data.decode("utf-8", errors="replace").splitlines())
+        report.truncated = self.truncated
+        return report
