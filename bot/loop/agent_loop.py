@@ -277,7 +277,7 @@ class AgentLoop:
         baseline_failing = set(outcome.baseline.failing if outcome.baseline else [])
         regressions = [test for test in suite.failing if test not in baseline_failing]
         failures = _failure_texts(run, set(regressions))
-        if run.problem in {RunProblem.TIMEOUT, RunProblem.OUT_OF_MEMORY}:
+        if run.problem in {RunProblem.TIMEOUT, RunProblem.OUT_OF_MEMORY, RunProblem.REPORT_MISMATCH}:
             failures.append(run.describe_problem())
         new_tests, new_run = TestSummary(), None
         if outcome.test_code is not None:

@@ -237,8 +237,9 @@ class EnvironmentImages:
             tail += f"\n[setup killed after {self.options.timeout_s:.0f} s]"
         if result.oom:
             tail += f"\n[setup ran out of memory: the limit is {self.limits.setup_memory}]"
-        if "No space left on device" in tail or "Disk quota exceeded" in tail:
-            tail += f"\n[setup hit the disk limit: {self.limits.setup_disk} per directory]"
+        if "No space left on device" in tail or "File size limit exceeded" in tail:
+            tail += (f"\n[setup hit the disk limit: {self.limits.setup_disk} per directory,"
+                     f" {self.limits.max_file_bytes // 2 ** 20} MiB per file]")
         return tail
 
     def _commit(self, export, tag: str) -> None:

@@ -116,7 +116,7 @@ class Sandbox:
         archive.add_text(f"tmp/agentcoder/plugin/{PLUGIN_NAME}.py", (PLUGIN_DIR / f"{PLUGIN_NAME}.py").read_text())
         script = "\n".join([
             "exec 3>&1 1>&2",  # fd 3: the report channel (stdout); everything else is the console (stderr)
-            f"[ -d {GENERATED_DIR} ] && cp -a {GENERATED_DIR}/. /workspace/",
+            f"[ -d {GENERATED_DIR} ] && cp -R {GENERATED_DIR}/. /workspace/",
             "tar -x --no-same-owner -f - -C / || exit 125",
             "cd /workspace",
             command,

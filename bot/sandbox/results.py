@@ -28,6 +28,9 @@ class SetupFailed(Exception):
         super().__init__("installing the repository in the sandbox failed")
         self.log_tail = log_tail
 
+    def __str__(self) -> str:
+        return f"{self.args[0]}; the setup log ends:\n{self.log_tail[-1500:]}"
+
 
 @dataclass(frozen=True)
 class TestOutcome:
