@@ -117,6 +117,11 @@ def sandbox_outcomes(sandbox: Sandbox, repo: Path) -> tuple[dict[str, str], floa
     return outcomes, first, cached, tag, size, result.describe_problem() or ""
 
 
+def failing(outcomes: dict[str, str]) -> set[str]:
+    """The tests that failed or errored."""
+    return {test for test, outcome in outcomes.items() if outcome in {"failed", "error"}}
+
+
 def main() -> None:
     """Run every repository and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -144,19 +149,26 @@ def main() -> None:
         ours, first, cached, image, size, problem = sandbox_outcomes(sandbox, repo)
         same = sum(1 for test, outcome in host.items() if ours.get(test) == outcome)
         differ = sorted(set(host) ^ set(ours) | {t for t in host if t in ours and host[t] != ours[t]})
+        # Same tests, and the same ones failing: what the loop acts on. A test skipped on one side only
+        # (an optional module the host's Python has and Debian's has not) does not change a verdict.
+        verdicts = bool(host) and set(host) == set(ours) and failing(host) == failing(ours)
         row = {"name": spec.name, "url": spec.url, "commit": spec.commit, "packaging": spec.packaging,
                "host_tests": len(host), "sandbox_tests": len(ours), "same": same, "agree": bool(host) and not differ,
+               "verdicts_agree": verdicts, "host_failing": sorted(failing(host))[:20],
                "differ": differ[:10], "first_run_s": round(first, 1), "cached_run_s": round(cached, 1),
                "host_s": round(host_s, 1), "image": image, "image_mb": round(size / 1e6),
                "problem": problem, "host_log": "" if host else host_log}
         rows.append(row)
-        print(f"{spec.name:15} {'AGREE' if row['agree'] else 'differ':6} {same}/{len(host)} host tests same"
+        agreement = "AGREE" if row["agree"] else "same verdicts" if verdicts else "DIFFER"
+        print(f"{spec.name:15} {agreement:13} {same}/{len(host)} host tests same, {len(failing(host))} failing on host"
               f" ({len(ours)} in sandbox); first {first:.0f} s, cached {cached:.1f} s, host venv+pytest {host_s:.0f} s;"
               f" image {size / 1e6:.0f} MB; {spec.packaging}" + (f"; {problem}" if problem else ""), flush=True)
         for test in differ[:5]:
             print(f"    {test}: host {host.get(test)}, sandbox {ours.get(test)}")
     agree = sum(1 for row in rows if row["agree"])
-    print(f"agreement: {agree} of {len(rows)} repositories")
+    verdicts = sum(1 for row in rows if row["verdicts_agree"])
+    print(f"every outcome the same: {agree} of {len(rows)} repositories;"
+          f" same tests and same failures: {verdicts} of {len(rows)}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

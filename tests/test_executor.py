@@ -116,7 +116,7 @@ def test_package_is_installed_and_environment_image_is_reused(sandbox, tmp_path)
 
 def test_a_test_that_never_ends_is_killed_at_the_timeout(sandbox, tmp_path):
     repo = make_repo(tmp_path / "hang", {
-        ".agentcoder.yml": "timeout: 6\n",
+        ".agentcoder.yml": "timeout: 10\n",
         "tests/test_hang.py": "def test_first():\n    pass\n\ndef test_forever():\n    while True:\n        pass\n",
     })
     result = run(sandbox, repo)
