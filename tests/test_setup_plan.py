@@ -127,3 +127,15 @@ def test_pruning_removes_least_recently_used_past_the_caps():
     assert images_to_prune(images, 3, 10_000, keep="agentcoder-env:k1") == ["id3", "id2"]
     assert images_to_prune(images, 10, 250, keep=None) == ["id3", "id2", "id1"]
     assert images_to_prune(images, 10, 10_000, keep=None) == []
+
+
+def test_repository_identity_is_the_origin_path_without_host_or_credentials(tmp_path):
+    import subprocess
+
+    from bot.sandbox.environment import repository_identity
+
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
+    assert repository_identity(repo) == str(repo.resolve())
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin",
+                    "https://x-access-token:secret@github.com/octo/calc.git"], check=True)
+    assert repository_identity(repo) == "octo/calc"

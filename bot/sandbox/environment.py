@@ -32,7 +32,7 @@ from bot.sandbox.setup_plan import dependency_files, plan_setup
 ENV_REPOSITORY = "agentcoder-env"
 ENV_LABEL = "agentcoder.env"
 # Bump when the setup script below changes, so cached environment images are rebuilt.
-SETUP_SCRIPT_VERSION = "3"
+SETUP_SCRIPT_VERSION = "4"
 GENERATED_DIR = "/opt/agentcoder/generated"
 IMAGE_PATH = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 EXPORT_LIMIT = 8 * 1024 * 1024 * 1024
@@ -59,13 +59,19 @@ class SetupOptions:
 
 
 def repository_identity(repo: Path) -> str:
-    """Who the repository is: its origin URL (credentials removed), else its path on the bot's disk."""
+    """Who the repository is: the owner/name path of its origin URL, else its path on the bot's disk.
+
+    One bot talks to one GitHub, so the URL's path names the repository; leaving out the scheme, host,
+    port and any credentials keeps the key stable across clones (and the stand-in's changing port).
+    """
     done = subprocess.run(["git", "-C", str(repo), "config", "--get", "remote.origin.url"],
                           capture_output=True, text=True)
     url = done.stdout.strip()
-    if done.returncode == 0 and url:
-        return re.sub(r"//[^/@]*@", "//", url)
-    return str(repo.resolve())
+    if done.returncode != 0 or not url:
+        return str(repo.resolve())
+    path = re.sub(r"^[a-z+]+://[^/]*", "", url)  # scheme://user:token@host:port
+    path = re.sub(r"^[^/:]+@[^:]+:", "", path)     # git@host:owner/name
+    return path.strip("/").removesuffix(".git")
 
 
 def setup_commands(repo: Path, config: RepoConfig) -> list[str]:
@@ -90,7 +96,8 @@ def setup_script(commands: Sequence[str]) -> str:
         "set -e",
         "exec 3>&1 1>&2",  # stdout carries the export; the commands' output is the console
         "tar -x --no-same-owner --no-same-permissions -f - -C /",
-        "cp -R /opt/venv-seed/. /opt/venv/",
+        # Keep modification times, or every import in a test run finds its .pyc stale (and cannot rewrite it).
+        "cp -R --preserve=timestamps /opt/venv-seed/* /opt/venv/",
         "export HOME=/tmp/home && mkdir -p /tmp/agentcoder",
         "cd /workspace",
         "[ -e .git ] || export SETUPTOOLS_SCM_PRETEND_VERSION=0.0.0",
@@ -195,7 +202,7 @@ class EnvironmentImages:
         archive.add_tree(repo, "workspace", include_git=True)
         environment = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "VIRTUAL_ENV": "/opt/venv",
                        "UV_CACHE_DIR": "/tmp/uv-cache", "UV_LINK_MODE": "copy", "UV_PYTHON": "/opt/venv/bin/python",
-                       "UV_NO_PROGRESS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+                       "UV_NO_PROGRESS": "1", "UV_COMPILE_BYTECODE": "1"}
         archive.add_text("tmp/home/.gitconfig", GIT_CONFIG)
         if self.options.wheelhouse:
             archive.add_tree(self.options.wheelhouse, "tmp/agentcoder/wheelhouse")
