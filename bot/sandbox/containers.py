@@ -128,6 +128,7 @@ def run_container(client: docker.DockerClient, image: str, command: list[str], c
         **create["host"])
     try:
         sock = client.api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        _raw(sock).settimeout(None)  # a test may be silent for longer than the client's timeout; the kill timer ends it
         console = CappedBuffer(output_limit)
         reader = threading.Thread(target=_read_frames, args=(sock, console, on_stdout), daemon=True)
         started = time.monotonic()
