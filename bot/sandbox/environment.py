@@ -177,17 +177,27 @@ class EnvironmentImages:
             self._build(repo, setup_commands(repo, config), tag)
             self.prune(keep=tag)
             return tag
-        image.tag(*tag.split(":", 1))  # bumps LastTagTime: least recently used images are pruned first
+        try:
+            image.tag(*tag.split(":", 1))  # bumps LastTagTime: least recently used images are pruned first
+        except docker.errors.APIError:
+            pass  # pruned by another job just now; the run that needs it builds it again
         return tag
 
     def prune(self, keep: str | None = None) -> list[str]:
         """Remove environment images past the count or size cap, least recently used first."""
-        images = self.client.images.list(filters={"label": ENV_LABEL})
-        if not images:
+        entries = []
+        # Another job may remove an image between listing and inspecting it: skip those.
+        for summary in self.client.api.images(filters={"label": ENV_LABEL}):
+            try:
+                attrs = self.client.api.inspect_image(summary["Id"])
+            except docker.errors.NotFound:
+                continue
+            entries.append((attrs, tuple(summary.get("RepoTags") or ())))
+        if not entries:
             return []
-        base_size = self.client.images.get(self.base_image).attrs["Size"]
-        entries = [CachedImage(image.id, tuple(image.tags), _last_used(image.attrs),
-                               max(image.attrs["Size"] - base_size, 0)) for image in images]
+        base_size = self.client.api.inspect_image(self.base_image)["Size"]
+        entries = [CachedImage(attrs["Id"], tags, _last_used(attrs), max(attrs["Size"] - base_size, 0))
+                   for attrs, tags in entries]
         removed = []
         for image_id in images_to_prune(entries, self.options.max_images, self.options.max_image_bytes, keep):
             try:
