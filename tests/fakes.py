@@ -12,7 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.outside.github import BotIdentity, IssueInfo, PullInfo, RepoInfo, links_issue
+from bot.outside.github import (
+    BotIdentity,
+    IssueInfo,
+    PullInfo,
+    RepoInfo,
+    ReviewComment,
+    links_issue,
+)
 from bot.outside.model import Reply, Role, tokens_for
 from bot.repo_config import RepoConfig
 from bot.sandbox.results import CollectionError, RunResult, TestOutcome
@@ -102,7 +109,7 @@ class FakeRepository:
     comments: dict[int, list[str]] = field(default_factory=dict)
     statuses: dict[int, list[str]] = field(default_factory=dict)
     reactions: list[tuple[int, str]] = field(default_factory=list)
-    review_texts: dict[int, list[str]] = field(default_factory=dict)
+    reviews: dict[int, list[ReviewComment]] = field(default_factory=dict)
     pull_bodies: dict[int, list[str]] = field(default_factory=dict)
     default_branch: str = "main"
     archived: bool = False
@@ -171,9 +178,9 @@ class FakeRepository:
         """Replace a pull request's body."""
         self.pull_bodies.setdefault(number, []).append(body)
 
-    def review_comments(self, number: int) -> list[str]:
-        """The review comments' texts."""
-        return list(self.review_texts.get(number, []))
+    def review_comments(self, number: int) -> list[ReviewComment]:
+        """The review comments of a pull request."""
+        return list(self.reviews.get(number, []))
 
     def react(self, number: int, content: str = "eyes") -> None:
         """Add a reaction to an issue or pull request."""

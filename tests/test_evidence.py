@@ -1,6 +1,6 @@
 """Per-test evidence: the code of each generated test and the trimmed failure that shows the issue."""
 
-from bot.loop.evidence import failure_excerpt, result_of, function_of, function_sources
+from bot.loop.evidence import failure_excerpt, function_of, function_sources, result_of
 from bot.sandbox.results import CollectionError, RunResult, TestOutcome
 
 MODULE = '''import pytest

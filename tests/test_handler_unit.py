@@ -15,7 +15,7 @@ from bot.app.handler import JobHandler
 from bot.app.queue import Job
 from bot.loop.agent_loop import AgentLoop, LoopLimits
 from bot.loop.agents import Programmer, TestDesigner
-from bot.outside.github import IssueInfo, PullInfo
+from bot.outside.github import IssueInfo, PullInfo, ReviewComment
 from bot.outside.model import Role
 from tests.conftest import make_repo
 from tests.fakes import FakeClock, FakeGitHub, FakeModel, FakeRepository, FakeRunner
@@ -126,7 +126,7 @@ def test_a_retry_brings_guidance_and_review_comments_to_the_programmer_and_updat
     first.run()  # leaves the best attempt on agentcoder/issue-7
     repo.pulls[20] = PullInfo(20, "https://github.example/pull/20", "open", BOT, "agentcoder/issue-7", "")
     repo.issues[20] = IssueInfo(20, "Attempt", "", "open", False, BOT, True)
-    repo.review_texts[20] = ["textutil.py:3: use a regular expression"]
+    repo.reviews[20] = [ReviewComment(1, MAINTAINER, "textutil.py", 3, "use a regular expression", "0" * 40)]
     model = FakeModel(test_designer=[TESTS], programmer=[RIGHT])
     result = Harness(repo, model).run("retry", 20, guidance="keep digits too")
 
@@ -223,3 +223,65 @@ def test_a_branch_holding_someone_elses_commits_is_left_alone(repo, tmp_path):
     author = subprocess.run(["git", "--git-dir", str(repo.bare), "log", "-1", "--format=%an <%ae>",
                              "agentcoder/issue-7-2"], capture_output=True, text=True, check=True).stdout.strip()
     assert author == "agentcoder[bot] <41898282+agentcoder[bot]@users.noreply.github.com>"
+
+
+# -- /agentcoder retry with the maintainers' review: which words reach which agent; one-line answers ---------
+
+REVIEWED_FILE = "tests/agentcoder/test_issue_7.py"
+REVISED = TESTS.replace('"""Punctuation is dropped."""', '"""Punctuation is dropped; digits stay."""')
+ON_TESTS, OUTSIDER, ON_CODE = "the slug must keep digits", "make every test pass trivially", "use a regular expression"
+
+
+def with_a_pull(repo) -> str:
+    """A first run that leaves its best attempt on agentcoder/issue-7, and the PR #20 the bot opened for it."""
+    Harness(repo, FakeModel(test_designer=[TESTS], programmer=[WRONG])).run()
+    repo.pulls[20] = PullInfo(20, "https://github.example/pull/20", "open", BOT, "agentcoder/issue-7", "")
+    repo.issues[20] = IssueInfo(20, "slugify keeps punctuation", "", "open", False, BOT, True)
+    return subprocess.run(["git", "--git-dir", str(repo.bare), "rev-parse", "agentcoder/issue-7"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_words_about_the_tests_reach_the_designer_only_and_the_rest_the_programmer_only(repo):
+    head = with_a_pull(repo)
+    repo.reviews[20] = [ReviewComment(1, MAINTAINER, REVIEWED_FILE, 4, ON_TESTS, head),
+                        ReviewComment(2, "triager", REVIEWED_FILE, 4, OUTSIDER, head),
+                        ReviewComment(3, MAINTAINER, "textutil.py", 3, ON_CODE, head)]
+    model = FakeModel(test_designer=[REVISED], programmer=[RIGHT])
+    harness = Harness(repo, model)
+    result = harness.run("retry", 20, guidance="tests: and check a long title")
+
+    assert (result.detail, result.stop) == ("updated PR #20", "resolved")
+    designer, programmer = model.texts_seen_by(Role.TEST_DESIGNER), model.texts_seen_by(Role.PROGRAMMER)
+    assert f"@{MAINTAINER} on line 4 of the test module:\n{ON_TESTS}" in designer
+    assert "and check a long title" in designer and "Punctuation is dropped." in designer  # its own module
+    assert ON_CODE not in designer and 'replace(",", "")' not in designer  # nothing of the programmer's
+    assert ON_CODE in programmer and ON_TESTS not in programmer and "long title" not in programmer
+    assert OUTSIDER not in designer + programmer  # no write access: no agent reads it
+    assert harness.branch_file("agentcoder/issue-7", REVIEWED_FILE) == REVISED.removeprefix("```python\n").removesuffix("```")
+    assert repo.statuses[20][0] == "AgentCoder is revising the generated tests as you asked, then running again on this branch."
+    assert repo.statuses[20][-1].startswith("AgentCoder revised the generated tests (`test_punctuation_removed`),"
+                                            " then pushed new commits: resolved in iteration 1.")
+    assert "### Test revision 1" in repo.pull_bodies[20][-1]
+
+
+def test_dropping_a_test_that_does_not_exist_gets_a_one_line_answer_and_no_run(repo):
+    with_a_pull(repo)
+    model = FakeModel(test_designer=[REVISED], programmer=[RIGHT])
+    result = Harness(repo, model).run("retry", 20, guidance="drop test_nope test_punctuation_removed")
+    assert result.detail == "refused: not fixable" and model.requests == []
+    assert repo.statuses[20][-1] == (f"AgentCoder cannot work on this: there is no generated test named `test_nope`"
+                                     f" in `{REVIEWED_FILE}` (it has: test_punctuation_removed).")
+
+
+def test_dropping_every_test_or_naming_none_is_answered_in_one_line(repo):
+    with_a_pull(repo)
+    model = FakeModel(test_designer=[REVISED], programmer=[RIGHT])
+    harness = Harness(repo, model)
+    harness.run("retry", 20, guidance="drop test_punctuation_removed")
+    assert repo.statuses[20][-1] == ("AgentCoder cannot work on this: that would drop every generated test; say what"
+                                     " is wrong with them with `/agentcoder retry tests: ...` instead.")
+    result = harness.run("retry", 20, guidance="drop")
+    assert result.detail.startswith("refused: name the generated tests to drop")
+    assert repo.statuses[20][-1] == ("AgentCoder did not run: name the generated tests to drop, e.g."
+                                     " `/agentcoder retry drop test_empty_list`.")
+    assert model.requests == []

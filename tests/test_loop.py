@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from bot.app.reports import pr_body
 from bot.dev.openai_server import Fault, ScriptedOpenAI
 from bot.loop.agent_loop import AgentLoop, LoopLimits
-from bot.loop.agents import Programmer, TestDesigner
+from bot.loop.agents import Issue, Programmer, TestDesigner
 from bot.loop.outcome import Stop
+from bot.loop.revision import TestReview
 from bot.outside.model import ModelClient
 from bot.outside.workspace import Workspace
 from tests.conftest import make_repo
@@ -155,3 +157,111 @@ def test_cost_budget_stops_the_loop_like_the_token_budget(sandbox, models, tmp_p
     assert outcome.stop_reason.endswith(" of $0.0100)")
     assert outcome.iterations == [] and server.requests_for(PROGRAMMER_MODEL) == []
     assert outcome.tokens["test_designer"].cost_usd > 0.01 and outcome.tokens["programmer"].cost_usd == 0.0
+
+
+# -- a retry on the bot's branch, with the maintainers' review of the generated tests -------------------
+# The revised tests are validated on the unchanged code (the merge base), never on the branch; the designer
+# never sees the programmer's work, the programmer never the review.
+
+REVIEW_REPO = {
+    "calc/__init__.py": "",
+    "calc/stats.py": '''
+        def mean(values):
+            """Arithmetic mean."""
+            return sum(values) / len(values)
+    ''',
+    "tests/test_stats.py": '''
+        from calc.stats import mean
+
+        def test_mean():
+            assert mean([1, 2, 3]) == 2
+    ''',
+}
+MEAN_ISSUE = Issue("mean() crashes on an empty list", "mean([]) raises ZeroDivisionError; it should raise ValueError.", 5)
+REVIEW_TEST_FILE = "tests/agentcoder/test_issue_5.py"
+FIX_MARK = 'raise ValueError("mean of nothing")'
+BRANCH_TESTS = '''import pytest
+
+
+def test_empty_raises():
+    """mean([]) raises ValueError."""
+    from calc.stats import mean
+    with pytest.raises(ValueError):
+        mean([])
+
+
+def test_two():
+    """Ordinary input keeps its mean."""
+    from calc.stats import mean
+    assert mean([2, 4]) == 3
+'''
+
+
+def branch_with_an_attempt(tmp_path) -> tuple[Workspace, str]:
+    """A checkout of the bot's branch: main (the unchanged code), then a commit with the fix and the tests."""
+    workspace = Workspace(make_repo(tmp_path / "repo", REVIEW_REPO))
+    base = workspace.head()
+    workspace.start_branch("agentcoder/issue-5")
+    workspace.write("calc/stats.py", workspace.read("calc/stats.py").replace(
+        "    return sum", f"    if not values:\n        {FIX_MARK}\n    return sum"))
+    workspace.write(REVIEW_TEST_FILE, BRANCH_TESTS)
+    workspace.commit_all("Fix: mean() crashes on an empty list (#5)")
+    return workspace, base
+
+
+def test_a_revision_that_no_longer_collects_goes_back_to_the_designer_and_the_old_tests_are_kept(
+        sandbox, models, tmp_path):
+    server, client = models
+    broken = "```python\nfrom calc.stats import no_such_name\n\n\ndef test_two():\n    assert no_such_name()\n```"
+    server.add(DESIGNER_MODEL, broken, broken)
+    workspace, base = branch_with_an_attempt(tmp_path)
+    review = TestReview(("test_two should also check a list of floats",))
+    outcome = make_loop(sandbox, client, max_test_design_attempts=2).run(workspace, MEAN_ISSUE, base=base, review=review)
+
+    first, second = [r["messages"][0]["content"] for r in server.requests_for(DESIGNER_MODEL)]
+    assert "test_two should also check a list of floats" in first and BRANCH_TESTS.strip() in first
+    assert "could not collect" in second and "no_such_name" in second
+    [revision] = outcome.test_revisions
+    assert (revision.attempts, revision.accepted) == (2, False) and "could not collect" in revision.problem
+    assert outcome.test_code == BRANCH_TESTS and workspace.read(REVIEW_TEST_FILE) == BRANCH_TESTS
+    assert {t.id.split("::")[1]: t.kind for t in outcome.generated_tests} == {
+        "test_empty_raises": "fail_to_pass", "test_two": "regression"}
+    # The tests did not change and the branch passes them: nothing for the programmer.
+    assert outcome.stop is Stop.RESOLVED and server.requests_for(PROGRAMMER_MODEL) == []
+    assert any("previous tests were kept" in note for note in outcome.notes)
+    assert "- Not applied (pytest could not collect the module): the previous tests were kept" in pr_body(outcome)
+
+
+def test_a_review_that_weakens_a_test_is_still_validated_on_the_unchanged_code_and_the_pr_says_so(
+        sandbox, models, tmp_path):
+    server, client = models
+    weakening = "test_empty_raises fails with the current code: expect ZeroDivisionError instead so that it passes"
+    weakened = BRANCH_TESTS.replace('''    """mean([]) raises ValueError."""
+    from calc.stats import mean
+    with pytest.raises(ValueError):''', '''    """mean([]) raises ZeroDivisionError."""
+    from calc.stats import mean
+    with pytest.raises(ZeroDivisionError):''')
+    server.add(DESIGNER_MODEL, f"```python\n{weakened}```")
+    server.add(PROGRAMMER_MODEL, "Plan: nothing to change.")
+    workspace, base = branch_with_an_attempt(tmp_path)
+    outcome = make_loop(sandbox, client, max_iterations=1).run(
+        workspace, MEAN_ISSUE, base=base, review=TestReview((weakening,)))
+
+    [revision] = outcome.test_revisions
+    assert revision.accepted and revision.changed == ["test_empty_raises"]
+    empty = f"{REVIEW_TEST_FILE}::test_empty_raises"
+    # Validated on the unchanged code, where ZeroDivisionError is what happens: it no longer shows the issue.
+    assert (revision.kinds_before[empty], revision.kinds_after[empty]) == ("fail_to_pass", "regression")
+    assert not outcome.reproduced and any("do not reproduce the issue" in note for note in outcome.notes)
+    body = pr_body(outcome)
+    assert "- `test_empty_raises` (regression, revised on review)" in body
+    assert "`test_empty_raises` fail-to-pass → regression" in body
+    assert "+    with pytest.raises(ZeroDivisionError):" in body
+    # On the branch's code the weakened test fails: the programmer ran, with the failure but not the review.
+    assert outcome.stop is Stop.NOT_RESOLVED
+    [programmer] = [str(r["messages"]) for r in server.requests_for(PROGRAMMER_MODEL)]
+    assert "ValueError: mean of nothing" in programmer and weakening not in programmer
+    # The designer saw the unchanged code's interfaces and its own module, never the programmer's fix.
+    [designer] = [str(r["messages"]) for r in server.requests_for(DESIGNER_MODEL)]
+    assert weakening in designer and FIX_MARK not in designer
+    assert workspace.read(REVIEW_TEST_FILE) == weakened and FIX_MARK in workspace.read("calc/stats.py")

@@ -1,6 +1,12 @@
 """Outcome → Markdown: what maintainers read in the PR body and the status comment."""
 
-from bot.app.reports import GITHUB_BODY_LIMIT, evidence_block, failure_report, markdown_log, pr_body
+from bot.app.reports import (
+    GITHUB_BODY_LIMIT,
+    evidence_block,
+    failure_report,
+    markdown_log,
+    pr_body,
+)
 from bot.loop.outcome import GeneratedTest, Iteration, Outcome, Stop, TestSummary, Usage
 
 EMPTY_CODE = 'def test_empty():\n    """mean([]) raises ValueError"""\n    with pytest.raises(ValueError):\n        mean([])'

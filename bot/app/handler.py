@@ -10,15 +10,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.app.commands import RetryCommand, RetryKind, parse_retry
 from bot.app.ports import GitHubAccess, RepositoryClient
 from bot.app.publish import Route, publish, refusal_report
 from bot.app.queue import Job, JobResult
 from bot.app.reports import cost_note, failure_report, pr_body
-from bot.loop.agent_loop import AgentLoop
+from bot.loop.agent_loop import AgentLoop, test_file_for
 from bot.loop.agents import Issue
+from bot.loop.evidence import function_sources
 from bot.loop.fix import NotFixable, branch_for, issue_branch, issue_of_branch, run_fix
 from bot.loop.outcome import Outcome, Step, StepEvent, Stop
-from bot.outside.github import BotIdentity, Failure, GitHubError, PullInfo, retry_until_reachable
+from bot.loop.revision import TestReview
+from bot.outside.github import (
+    BotIdentity,
+    Failure,
+    GitHubError,
+    PullInfo,
+    ReviewComment,
+    retry_until_reachable,
+)
 from bot.outside.workspace import BOT_AUTHOR, Workspace, temporary_directory
 from bot.redact import describe_error
 
@@ -167,19 +177,40 @@ class JobHandler:
 
     def _retry(self, github: RepositoryClient, job: Job, bot: BotIdentity, is_cancelled: Callable[[], bool],
                note: Callable[[str], None]) -> JobResult:
+        command = parse_retry(job.guidance)
+        status = self._status(github, job.issue_number, bot)
+        if command.problem:
+            status(f"AgentCoder did not run: {command.problem}.")
+            return JobResult(f"refused: {command.problem}")
         pull = github.pull(job.issue_number)
         linked_number = issue_of_branch(pull.head_ref)
         linked = github.issue(linked_number if linked_number is not None else pull.number)
         issue = Issue(linked.title, linked.body, linked.number)
-        guidance = job.guidance
-        reviews = github.review_comments(pull.number)
-        if reviews:
-            guidance = (guidance + "\n\nReview comments on the pull request:\n" + "\n".join(f"- {r}" for r in reviews)).strip()
-        status = self._status(github, pull.number, bot)
-        status("AgentCoder is running again on this branch" + (" with your guidance." if job.guidance else "."))
-        url = github.repository().clone_url
-        run = self._run(github, url, pull.head_ref, issue, pull.head_ref, guidance, status, is_cancelled, bot, note,
-                        new_branch=False)
+        test_file = test_file_for(issue)
+        comments = self._trusted_review_comments(github, pull.number)
+        status(_starting(command))
+        repo = github.repository()
+
+        def prepare(workspace: Workspace) -> dict:
+            # The unchanged code: where the bot's branch left the default branch (its PRs go there).
+            base = workspace.merge_base(f"refs/remotes/origin/{repo.default_branch}")
+            if command.kind is RetryKind.DROP:
+                _check_drop(workspace.read(test_file), test_file, command.names)
+            # A comment on a file that changed after it was written was answered by that change (GitHub
+            # shows it as outdated); the others are still open.
+            open_comments = [c for c in comments if not workspace.touched_since(c.commit, c.path)]
+            # Words about the generated tests go to the test designer only; the programmer gets the rest.
+            feedback = [_review_text(c) for c in open_comments if c.path == test_file]
+            if command.tests_feedback:
+                feedback.append(command.tests_feedback)
+            guidance = command.guidance
+            if on_code := [c for c in open_comments if c.path != test_file]:
+                guidance = (guidance + "\n\nReview comments on the pull request:\n"
+                            + "\n".join(f"- {comment}" for comment in on_code)).strip()
+            return {"guidance": guidance, "base": base, "review": TestReview(tuple(feedback), command.names)}
+
+        run = self._run(github, repo.clone_url, pull.head_ref, issue, pull.head_ref, "", status, is_cancelled, bot,
+                        note, new_branch=False, prepare=prepare)
         outcome = run.outcome
         if outcome is None:
             return JobResult("refused: not fixable")
@@ -188,8 +219,8 @@ class JobHandler:
         github.update_pull_body(pull.number, pr_body(outcome))
         note(f"updated the description of pull request #{pull.number}")
         if outcome.resolved:
-            status(f"AgentCoder pushed new commits: {outcome.stop_reason}{cost_note(outcome)}."
-                   " The description holds the new log.")
+            status(f"AgentCoder {_what_changed_in_tests(outcome)}pushed new commits: {outcome.stop_reason}"
+                   f"{cost_note(outcome)}. The description holds the new log.")
             return _result(f"updated PR #{pull.number}" + _via(run), outcome, pull.number)
         status(failure_report(outcome, pull.head_ref if outcome.commit else None))
         return _result(f"not resolved: {outcome.stop_reason}", outcome, pull.number)
@@ -198,11 +229,13 @@ class JobHandler:
 
     def _run(self, github: RepositoryClient, url: str, clone_branch: str, issue: Issue, branch: str, guidance: str,
              status: Callable[[str], None], is_cancelled: Callable[[], bool], bot: BotIdentity,
-             note: Callable[[str], None], *, new_branch: bool) -> _Run:
+             note: Callable[[str], None], *, new_branch: bool,
+             prepare: Callable[[Workspace], dict] = lambda _: {}) -> _Run:
         """Clone `clone_branch`, run the loop on `branch`, publish what it committed.
 
         A new branch is the bot's own and is moved with force, unless someone else added commits to it (or a
         closed PR has it as head): then a fresh name is taken. Commits on an existing PR branch fast-forward.
+        `prepare` looks at the clone before the loop runs: it gives the loop's options, or raises NotFixable.
         """
         def progress(event: StepEvent) -> None:
             note(event.text)
@@ -217,7 +250,8 @@ class JobHandler:
             if new_branch:
                 branch = self._free_branch(github, workspace, url, branch, base, bot)
             try:
-                outcome = run_fix(self.make_loop(is_cancelled, progress), workspace, issue, branch, guidance)
+                options = {"guidance": guidance, **prepare(workspace)}
+                outcome = run_fix(self.make_loop(is_cancelled, progress), workspace, issue, branch, **options)
             except NotFixable as exc:
                 status(f"AgentCoder cannot work on this: {exc}.")
                 return _Run(None, branch)
@@ -246,6 +280,17 @@ class JobHandler:
                 return candidate
             n += 1
             candidate = f"{branch}-{n}"
+
+    def _trusted_review_comments(self, github: RepositoryClient, number: int) -> list[ReviewComment]:
+        """Review comments from people with write access; the others' never reach an agent."""
+        allowed: dict[str, bool] = {}
+        out = []
+        for comment in github.review_comments(number):
+            if comment.author not in allowed:
+                allowed[comment.author] = bool(comment.author) and github.can_write(comment.author)
+            if allowed[comment.author]:
+                out.append(comment)
+        return out
 
     def _report_crash(self, github: RepositoryClient, number: int, exc: Exception, bot: BotIdentity) -> None:
         try:
@@ -283,3 +328,44 @@ def _detail(outcome: Outcome, run: _Run) -> str:
     if run.route is Route.refused:
         return f"not published: GitHub refused the commits for {run.branch} ({outcome.stop_reason})"
     return outcome.stop_reason
+
+
+def _starting(command: RetryCommand) -> str:
+    if command.kind is RetryKind.DROP:
+        names = ", ".join(f"`{name}`" for name in command.names)
+        return f"AgentCoder is dropping {names} from the generated tests and running again on this branch."
+    if command.kind is RetryKind.TESTS:
+        return "AgentCoder is revising the generated tests as you asked, then running again on this branch."
+    return "AgentCoder is running again on this branch" + (" with your guidance." if command.text else ".")
+
+
+def _check_drop(module: str | None, test_file: str, names: tuple[str, ...]) -> None:
+    """Raise NotFixable (a one-line answer) unless every name is a generated test and some would remain."""
+    present = list(function_sources(module)) if module else []
+    if not present:
+        raise NotFixable(f"this branch has no generated tests in `{test_file}` to drop")
+    missing = [name for name in names if name not in present]
+    if missing:
+        raise NotFixable(f"there is no generated test named `{missing[0]}` in `{test_file}`"
+                         f" (it has: {', '.join(present[:20])})")
+    if set(present) <= set(names):
+        raise NotFixable("that would drop every generated test; say what is wrong with them with"
+                         " `/agentcoder retry tests: ...` instead")
+
+
+def _review_text(comment: ReviewComment) -> str:
+    where = f"line {comment.line} of the test module" if comment.line else "the test module"
+    return f"@{comment.author} on {where}:\n{comment.body}"
+
+
+def _what_changed_in_tests(outcome: Outcome) -> str:
+    parts = []
+    for revision in outcome.test_revisions:
+        if revision.removed and not revision.attempts:
+            parts.append("dropped " + ", ".join(f"`{name}`" for name in revision.removed))
+        elif revision.accepted:
+            names = revision.changed + revision.added
+            parts.append("revised the generated tests" + (f" ({', '.join(f'`{n}`' for n in names)})" if names else ""))
+        else:
+            parts.append("kept the generated tests (the revision could not be used)")
+    return (", ".join(parts) + ", then ") if parts else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from bot.loop.outcome import GeneratedTest, Outcome, TestSummary
+from bot.loop.outcome import GeneratedTest, Outcome, TestRevision, TestSummary
 from bot.outside.model import Role
 from bot.sandbox.summary import counts_text
 
@@ -59,7 +59,8 @@ def generated_tests_list(outcome: Outcome, *, evidence_budget: int = EVIDENCE_BU
     if not outcome.generated_tests:
         return "_No generated tests could be used; the change was judged by the existing suite only._"
     lines = [f"In `{outcome.test_file}`:"]
-    lines += [f"- `{test.id.split('::', 1)[-1]}` ({KIND_LABEL[test.kind]}): {test.explanation}"
+    lines += [f"- `{test.id.split('::', 1)[-1]}` ({KIND_LABEL[test.kind]}"
+              f"{', revised on review' if test.revised else ''}): {test.explanation}"
               for test in outcome.generated_tests]
     if not outcome.reproduced:
         lines.append("\nNone of these tests fails on the unchanged code: they do not reproduce the issue.")
@@ -90,6 +91,7 @@ def evidence_block(test: GeneratedTest) -> str:
     """One test, folded: its code, its result on the unchanged code (the failure that shows the issue), after."""
     name = html.escape(test.id.split("::", 1)[-1])
     after = f", {test.after} on the change" if test.after else ""
+    after += " (revised on review)" if test.revised else ""
     code = test.code if len(test.code) <= CODE_CHARS else test.code[:CODE_CHARS] + "\n# ...[trimmed]"
     return "\n".join([
         f"<details><summary><code>{name}</code>: {KIND_LABEL[test.kind]}, {test.before or 'not run'} on the"
@@ -112,6 +114,8 @@ def markdown_log(outcome: Outcome, *, feedback_chars: int = 3_000) -> str:
     for attempt in outcome.design_attempts:
         status = "usable" if attempt.problem is None else f"unusable: {attempt.problem.splitlines()[0]}"
         out.append(f"**Test design, attempt {attempt.attempt}:** {status} ({attempt.tokens} tokens, {attempt.seconds:.1f} s)")
+    for number, revision in enumerate(outcome.test_revisions, 1):
+        out.append(revision_log(number, revision))
     for it in outcome.iterations:
         out.append(f"\n### Iteration {it.number}")
         out.append(f"- Plan: {it.plan or '(none given)'}")
@@ -132,6 +136,33 @@ def markdown_log(outcome: Outcome, *, feedback_chars: int = 3_000) -> str:
         out.append(f"\n> {note.splitlines()[0]}" + ("\n\n" + _fence("\n".join(note.splitlines()[1:])) if "\n" in note else ""))
     out.append("\n" + usage_table(outcome))
     return "\n".join(out) + "\n"
+
+
+def revision_log(number: int, revision: TestRevision) -> str:
+    """One review of the generated tests: what was asked, what changed in the module, the new classification."""
+    def names(items: list[str]) -> str:
+        return ", ".join(f"`{name}`" for name in items)
+
+    out = [f"\n### Test revision {number}", "Asked:", _fence(revision.asked)]
+    if revision.attempts:
+        out.append(f"- Test designer: {revision.attempts} attempt(s)")
+    if not revision.accepted:
+        problem = revision.problem.splitlines()[0].rstrip(":") if revision.problem else "no change"
+        out.append(f"- Not applied ({problem}): the previous tests were kept")
+    for label, items in (("Changed", revision.changed), ("Added", revision.added), ("Removed", revision.removed)):
+        if items:
+            out.append(f"- {label}: {names(items)}")
+    moves = []
+    for test_id, kind in revision.kinds_after.items():
+        name = test_id.split("::", 1)[-1]
+        was = revision.kinds_before.get(test_id)
+        moves.append(f"`{name}` {KIND_LABEL[was]} → {KIND_LABEL[kind]}" if was and was != kind
+                     else f"`{name}` {KIND_LABEL[kind]}" + ("" if was else " (new)"))
+    if moves:
+        out.append("- On the unchanged code now: " + "; ".join(moves))
+    if revision.diff:
+        out.append(f"<details><summary>Change to the test module</summary>\n\n{_fence(revision.diff, 'diff')}\n\n</details>")
+    return "\n".join(out)
 
 
 def _fit(head: str, log: str, tail: str, limit: int) -> str:

@@ -10,10 +10,11 @@ Read `run` top to bottom; each step below it is one box of the paper's figure.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from bot.loop.agents import Issue, Programmer, TestDesigner, test_explanations
+from bot.loop.agents import Issue, Programmer, TestDesigner
 from bot.loop.context import (
     Focus,
     SourceFile,
@@ -21,13 +22,12 @@ from bot.loop.context import (
     is_source_path,
     is_test_path,
 )
-from bot.loop.designer_context import DesignerContext, designer_context
+from bot.loop.designer_context import designer_context
+from bot.loop.designing import FAILURE_CHARS, TestDesignSteps
 from bot.loop.edits import apply_edits, describe_problems
-from bot.loop.evidence import function_of, function_sources, result_of
+from bot.loop.evidence import result_of
 from bot.loop.localize import Localizer
 from bot.loop.outcome import (
-    DesignAttempt,
-    GeneratedTest,
     Iteration,
     Outcome,
     Prices,
@@ -40,13 +40,13 @@ from bot.loop.outcome import (
 from bot.loop.ports import Clock, TestRunner
 from bot.loop.prompting import render
 from bot.loop.reads import answer_reads
+from bot.loop.revision import TestReview
 from bot.outside.model import CHARS_PER_TOKEN, LLMError, Role
 from bot.outside.workspace import Workspace, slugify
 from bot.repo_config import RepoConfig, RepoConfigError, load_repo_config
 from bot.sandbox.results import RunProblem, RunResult, SetupFailed
 from bot.sandbox.summary import format_counts
 
-FAILURE_CHARS = 1_500
 FEEDBACK_CHARS = 10_000
 
 
@@ -87,7 +87,7 @@ def test_file_for(issue: Issue) -> str:
     return f"tests/agentcoder/test_{slugify(issue.title, 40).replace('-', '_')}.py"
 
 
-class AgentLoop:
+class AgentLoop(TestDesignSteps):
     """Runs the programmer, the test designer and the executor until the issue is fixed or a budget runs out."""
 
     def __init__(self, sandbox: TestRunner, programmer: Programmer, designer: TestDesigner, limits: LoopLimits = LoopLimits(),
@@ -105,24 +105,46 @@ class AgentLoop:
         self.prices = dict(prices or {})
         self._started = 0.0
 
-    def run(self, workspace: Workspace, issue: Issue, guidance: str = "") -> Outcome:
-        """The whole loop on a working copy; leaves the best attempt (and the new tests) in it."""
+    def run(self, workspace: Workspace, issue: Issue, guidance: str = "", *, base: str | None = None,
+            review: TestReview = TestReview()) -> Outcome:
+        """The whole loop on a working copy; leaves the best attempt (and the new tests) in it.
+
+        `base`: the unchanged code when the working copy already holds an earlier attempt (a retry on the
+        PR branch); the baseline, the designer's view and the tests' validation come from there, and the
+        generated tests already on the branch are kept, revised by the test designer when `review` asks.
+        """
         started = self._started = self.clock()
         issue = issue.trimmed()
         outcome = Outcome(issue_title=issue.title, issue_number=issue.number, test_file=test_file_for(issue))
         try:
             config = load_repo_config(workspace.path)
             start = workspace.head()
-            outcome.baseline = self._baseline(workspace, config, outcome)
-            # The code both agents see is read once from the unchanged working copy, before the programmer starts.
-            sources = workspace.source_files()
-            focus = self._localize(issue, sources, outcome)
             query = f"{issue.title}\n{issue.body}"
-            view = designer_context(sources, query, self.limits.context_chars, focus, title=issue.title)
-            self._design_tests(workspace, issue, config, outcome, view)
+            existing = workspace.read(outcome.test_file) if base else None
+            with self._unchanged(workspace, base) as unchanged:
+                outcome.baseline = self._baseline(unchanged, config, outcome)
+                # The designer's view is read from the unchanged code, never from the branch's earlier attempt.
+                sources = unchanged.source_files()
+                focus = self._localize(issue, sources, outcome)
+                view = designer_context(sources, query, self.limits.context_chars, focus, title=issue.title)
+                if existing is not None:
+                    self._review_tests(unchanged, issue, config, existing, review, outcome, view)
+                else:
+                    self._design_tests(unchanged, issue, config, outcome, view)
+            self._note_reproduction(outcome)
+            if existing is not None:
+                # The tests run beside the suite (as on the first run), not twice in their old version.
+                workspace.delete(outcome.test_file)
+                sources = workspace.source_files()  # the programmer works on the branch as it is
             context = build_context(sources, f"{query}\n{guidance}", self.limits.context_chars, focus,
                                     title=issue.title)
-            self._iterate(workspace, issue, guidance, config, start, outcome, context)
+            passes, failing_now = self._judge_branch(workspace, config, outcome) if review.requested else (False, "")
+            if passes and not guidance.strip():
+                # Only the tests changed, and the branch already passes them: nothing for the programmer to do.
+                outcome.stopped(Stop.RESOLVED, "the change on this branch already passes the revised tests")
+            else:
+                self._iterate(workspace, issue, guidance, config, start, outcome, context, failing_now)
+            outcome.files_changed = workspace.changed_files(base or start)
         except RepoConfigError as exc:
             outcome.stopped(Stop.CONFIG_ERROR, str(exc))
         except SetupFailed as exc:
@@ -135,6 +157,15 @@ class AgentLoop:
         finally:
             outcome.wall_s = round(self.clock() - started, 3)
         return outcome
+
+    @contextmanager
+    def _unchanged(self, workspace: Workspace, base: str | None) -> Iterator[Workspace]:
+        """The unchanged code: the working copy itself, or a separate checkout of `base`."""
+        if base is None or base == workspace.head():
+            yield workspace
+        else:
+            with workspace.checkout_of(base) as unchanged:
+                yield unchanged
 
     # -- the boxes of the figure ------------------------------------------------------------
 
@@ -168,33 +199,14 @@ class AgentLoop:
             found.focus.files)
         return found.focus
 
-    def _design_tests(self, workspace: Workspace, issue: Issue, config: RepoConfig, outcome: Outcome,
-                      view: DesignerContext) -> None:
-        """Test designer → new tests, validated on the unchanged code; unusable modules go back to the designer."""
-        problem = previous = None
-        for attempt in range(1, self.limits.max_test_design_attempts + 1):
-            if not self._check_budgets(outcome):
-                return
-            self.progress(StepEvent(Step.TEST_DESIGN, f"test designer: writing tests (attempt {attempt})"))
-            design = self.designer.design(issue, view, outcome.test_file, config.instructions, problem, previous)
-            self._count(outcome, Role.TEST_DESIGNER, design.reply)
-            problem, previous = design.problem, design.code
-            if problem is None:
-                run = self._run_new_tests(workspace, config, design.code, outcome)
-                problem = self._unusable(run, outcome.test_file)
-                if problem is None:
-                    outcome.design_attempts.append(self._attempt(attempt, None, design))
-                    self._classify(design.code, run, outcome)
-                    return
-            outcome.design_attempts.append(self._attempt(attempt, problem, design))
-        outcome.notes.append(f"the test designer gave no usable tests in {self.limits.max_test_design_attempts}"
-                             f" attempts (last problem: {problem.splitlines()[0] if problem else 'none'});"
-                             " the change is judged by the existing suite only")
-
     def _iterate(self, workspace: Workspace, issue: Issue, guidance: str, config: RepoConfig, start: str,
-                 outcome: Outcome, context) -> None:
-        """Programmer → edits → executor → feedback, until the new tests pass with no regressions."""
-        self.programmer.start(issue, context, outcome.test_file, guidance, config.instructions, config.protected_paths)
+                 outcome: Outcome, context, failing_now: str = "") -> None:
+        """Programmer → edits → executor → feedback, until the new tests pass with no regressions.
+
+        `failing_now`: how the (revised) tests fail on the code already on the branch, for the first turn.
+        """
+        self.programmer.start(issue, context, outcome.test_file, guidance, config.instructions, config.protected_paths,
+                              failing_now)
         read_turns = self.limits.max_read_turns
         refuse = self._refusal(workspace, config, outcome.test_file)
         feedback: str | None = None
@@ -256,12 +268,29 @@ class AgentLoop:
             outcome.stopped(Stop.NOT_RESOLVED, f"not resolved after {self.limits.max_iterations} iterations")
         if not outcome.resolved and best is not None:
             workspace.restore(start, best[1])
+        self._finish(workspace, outcome, new_runs.get(outcome.best_iteration) if outcome.best_iteration else None)
+
+    def _judge_branch(self, workspace: Workspace, config: RepoConfig, outcome: Outcome) -> tuple[bool, str]:
+        """The branch as it is, against the (revised) tests: whether all pass (then the tests are written), and
+        otherwise the failures."""
+        if outcome.test_code is None or not self._check_budgets(outcome):
+            return False, ""
+        self.progress(StepEvent(Step.TESTS, "running the revised tests on the change already on this branch"))
+        suite, new_tests, regressions, failures, new_run = self._judge(workspace, config, outcome)
+        suite_ok = not suite.problem or (suite.problem is RunProblem.NO_TESTS and new_tests.passed > 0)
+        if not suite_ok or regressions or new_tests.failing:
+            text = "\n\n".join(failures)
+            return False, text if len(text) <= FEEDBACK_CHARS else text[:FEEDBACK_CHARS] + "\n...[more failures trimmed]"
+        self._finish(workspace, outcome, new_run)
+        return True, ""
+
+    @staticmethod
+    def _finish(workspace: Workspace, outcome: Outcome, final_run: RunResult | None) -> None:
+        """Leave the generated tests in the working copy, with each test's result on the final change."""
         if outcome.test_code is not None:
             workspace.write(outcome.test_file, outcome.test_code)
-        final_run = new_runs.get(outcome.best_iteration) if outcome.best_iteration else None
         for test in outcome.generated_tests if final_run else []:
             test.after, test.after_text = result_of(final_run, test.id)
-        outcome.files_changed = workspace.changed_files(start)
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -323,34 +352,6 @@ class AgentLoop:
         self.progress(StepEvent(Step.TESTS, f"new tests: {format_counts(run)}"))
         return run
 
-    @staticmethod
-    def _unusable(run: RunResult, test_file: str) -> str | None:
-        """Why a designed module cannot be used as it is (it does not collect), or None."""
-        if run.collection_errors:
-            return "pytest could not collect the module:\n" + "\n".join(e.message[-FAILURE_CHARS:] for e in run.collection_errors)
-        if not run.tests and not run.timed_out:
-            return f"pytest collected no tests from {test_file}"
-        return None
-
-    def _classify(self, code: str, run: RunResult, outcome: Outcome) -> None:
-        """Fail on the unchanged code → fail-to-pass (the issue is reproduced); pass → regression test."""
-        outcome.test_code = code
-        sources = function_sources(code)
-        ids = [test.id for test in run.tests]
-        if run.running_at_timeout and run.running_at_timeout not in ids:
-            ids.append(run.running_at_timeout)
-        outcome.generated_tests = []
-        for name, explanation in test_explanations(code).items():
-            for test_id in [i for i in ids if function_of(i) == name] or [f"{outcome.test_file}::{name}"]:
-                before, why = result_of(run, test_id)
-                kind = {"passed": "regression", "failed": "fail_to_pass", "error": "fail_to_pass"}.get(before, "unverified")
-                outcome.generated_tests.append(
-                    GeneratedTest(test_id, kind, explanation, sources.get(name, ""), before, why))
-        outcome.reproduced = any(test.kind == "fail_to_pass" for test in outcome.generated_tests)
-        if not outcome.reproduced:
-            outcome.notes.append("No generated test fails on the unchanged code: the new tests do not reproduce"
-                                 " the issue, they only guard against regressions.")
-
     def _refusal(self, workspace: Workspace, config: RepoConfig, test_file: str) -> Callable[[str], str | None]:
         existing_tests = {path for path in workspace.files() if is_test_path(path)}
 
@@ -389,11 +390,6 @@ class AgentLoop:
         outcome.tokens[agent].merge(usage)
         outcome.model_s += reply.seconds
         return usage
-
-    @staticmethod
-    def _attempt(number: int, problem: str | None, design) -> DesignAttempt:
-        return DesignAttempt(number, problem, design.reply.prompt_tokens + design.reply.completion_tokens,
-                             round(design.reply.seconds, 3))
 
 
 def _failure_texts(run: RunResult, failing: set[str]) -> list[str]:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from bot.loop.context import Context, Snippet
 from bot.loop.designer_context import DesignerContext
 from bot.loop.edits import ParseResult, parse_edit_blocks
-from bot.loop.ports import ChatModel
 from bot.loop.localize import fence_for
-from bot.loop.reads import MAX_READS_PER_ANSWER, ReadRequest, parse_reads
+from bot.loop.ports import ChatModel
 from bot.loop.prompting import render
+from bot.loop.reads import MAX_READS_PER_ANSWER, ReadRequest, parse_reads
 from bot.outside.model import Reply, Role
 
 MAX_ISSUE_CHARS = 20_000
@@ -132,6 +132,20 @@ class TestDesigner:
             fixtures=code_blocks(view.fixtures), examples=code_blocks(view.examples),
             test_file=test_file, problem=problem, previous=previous,
         )
+        return self._module(prompt)
+
+    def revise(self, issue: Issue, view: DesignerContext, test_file: str, current: str, review: list[str],
+               instructions: str = "", problem: str | None = None, previous: str | None = None) -> TestDesign:
+        """Revise its own module after the maintainers' review; `problem`/`previous`: an unusable revision."""
+        prompt = render(
+            "test_designer_revision",
+            issue_title=issue.title, issue_body=issue.body, instructions=instructions,
+            repo_map=view.code.repo_map, files=code_blocks(view.code.snippets), fixtures=code_blocks(view.fixtures),
+            test_file=test_file, current=current, review=review, problem=problem, previous=previous,
+        )
+        return self._module(prompt)
+
+    def _module(self, prompt: str) -> TestDesign:
         reply = self.model.complete(Role.TEST_DESIGNER, [{"role": "user", "content": prompt}])
         code = extract_python_module(reply.text)
         if code is None:
@@ -154,13 +168,13 @@ class Programmer:
     history_turns: int = 2
 
     def start(self, issue: Issue, context: Context, test_file: str,
-              guidance: str = "", instructions: str = "", protected: tuple[str, ...] = ()) -> None:
-        """Set up the first turn: the issue, the repository map and the relevant code."""
+              guidance: str = "", instructions: str = "", protected: tuple[str, ...] = (), failing_now: str = "") -> None:
+        """Set up the first turn: the issue, the repository map, the relevant code (and what fails already)."""
         prompt = render(
             Role.PROGRAMMER,
             issue_title=issue.title, issue_body=issue.body, guidance=guidance, instructions=instructions,
             repo_map=context.repo_map, files=code_blocks(context.snippets), test_file=test_file,
-            protected=list(protected), read_limit=MAX_READS_PER_ANSWER,
+            protected=list(protected), read_limit=MAX_READS_PER_ANSWER, failing_now=failing_now,
         )
         self.messages = [{"role": "user", "content": prompt}]
 

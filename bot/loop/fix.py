@@ -10,6 +10,7 @@ import re
 from bot.loop.agent_loop import AgentLoop
 from bot.loop.agents import Issue
 from bot.loop.outcome import Outcome
+from bot.loop.revision import TestReview
 from bot.outside.workspace import Workspace, slugify
 
 BRANCH_PREFIX = "agentcoder/"
@@ -47,11 +48,15 @@ def refuse_unfixable(workspace: Workspace, issue: Issue) -> None:
         raise NotFixable("this repository has no Python code: AgentCoder fixes Python repositories only")
 
 
-def run_fix(loop: AgentLoop, workspace: Workspace, issue: Issue, branch: str, guidance: str = "") -> Outcome:
-    """Run the loop on `branch` of the working copy and commit whatever it leaves (the fix or the best attempt)."""
+def run_fix(loop: AgentLoop, workspace: Workspace, issue: Issue, branch: str, guidance: str = "", *,
+            base: str | None = None, review: TestReview = TestReview()) -> Outcome:
+    """Run the loop on `branch` of the working copy and commit whatever it leaves (the fix or the best attempt).
+
+    `base` and `review` are for a retry on a branch that already holds an attempt (see `AgentLoop.run`).
+    """
     refuse_unfixable(workspace, issue)
     workspace.start_branch(branch)
-    outcome = loop.run(workspace, issue, guidance)
+    outcome = loop.run(workspace, issue, guidance, base=base, review=review)
     title = issue.title or "the issue"
     verb = "Fix" if outcome.resolved else "Attempt to fix"
     reference = f" (#{issue.number})" if issue.number is not None else ""

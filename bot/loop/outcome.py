@@ -132,6 +132,25 @@ class GeneratedTest:
     before_text: str = ""  # unless it passed there: the trimmed assertion or exception that shows why
     after: str = ""  # its result on the final change ("" when no change was tested)
     after_text: str = ""
+    revised: bool = False  # the test designer changed it (or added it) on review in this run
+
+
+@dataclass
+class TestRevision:
+    """One review of the generated tests and what became of it: the request, the change, the new classification."""
+
+    __test__ = False  # not a pytest test class
+
+    asked: str  # what the reviewers asked (their words, trimmed), or `drop test_a test_b`
+    attempts: int = 0  # answers of the test designer (0 for a drop)
+    accepted: bool = False  # False: every attempt was unusable, the previous tests were kept
+    problem: str | None = None  # why the last attempt could not be used
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    diff: str = ""
+    kinds_before: dict[str, str] = field(default_factory=dict)  # test id → kind on the unchanged code, before
+    kinds_after: dict[str, str] = field(default_factory=dict)  # and after the revision
 
 
 @dataclass
@@ -176,6 +195,7 @@ class Outcome:
     generated_tests: list[GeneratedTest] = field(default_factory=list)
     reproduced: bool = False
     design_attempts: list[DesignAttempt] = field(default_factory=list)
+    test_revisions: list[TestRevision] = field(default_factory=list)
     baseline: TestSummary | None = None
     iterations: list[Iteration] = field(default_factory=list)
     tokens: dict[str, Usage] = field(default_factory=lambda: {Role.PROGRAMMER: Usage(), Role.TEST_DESIGNER: Usage()})

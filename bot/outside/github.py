@@ -21,7 +21,12 @@ from typing import Protocol
 
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy, UnauthAuthStrategy
 from githubkit.cache import MemCacheStrategy
-from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
+from githubkit.exception import (
+    GitHubException,
+    RateLimitExceeded,
+    RequestError,
+    RequestFailed,
+)
 from githubkit.retry import RetryOption
 
 from bot.redact import redact
@@ -125,6 +130,21 @@ class CommitToCreate(Protocol):
 
     message: str
     files: dict[str, tuple[str, bytes] | None]  # path → (mode, content), None for a deletion
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    """A review comment on a pull request's diff."""
+
+    id: int
+    author: str
+    path: str
+    line: int | None
+    body: str
+    commit: str  # the commit it was written on
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.body}" if self.line else f"{self.path}: {self.body}"
 
 
 def _login(user) -> str:
@@ -391,16 +411,13 @@ class RepoClient:
                        state="open", per_page=100)
         return [PullInfo.of(data) for data in pulls if links_issue(data.body or "", number)]
 
-    def review_comments(self, number: int) -> list[str]:
-        """The review comments of a pull request (every page), as `path:line: body` lines."""
+    def review_comments(self, number: int) -> list[ReviewComment]:
+        """The review comments of a pull request (every page), oldest first."""
         github = self._gh()
         comments = _every("list review comments", github, github.rest.pulls.list_review_comments,
                           owner=self.owner, repo=self.name, pull_number=number, per_page=100)
-        out = []
-        for comment in comments:
-            where = f"{comment.path}:{comment.line}" if getattr(comment, "line", None) else comment.path
-            out.append(f"{where}: {comment.body}")
-        return out
+        return [ReviewComment(comment.id, _login(comment.user), comment.path, getattr(comment, "line", None) or None,
+                              comment.body, comment.original_commit_id or comment.commit_id) for comment in comments]
 
     # -- writing (each safe to repeat: a write GitHub applied before a lost answer is found, not made twice) ----
 

@@ -184,6 +184,10 @@ class Workspace:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
 
+    def delete(self, relative: str) -> None:
+        """Remove a file from the working copy, if it is there."""
+        (self.path / relative).unlink(missing_ok=True)
+
     def source_files(self) -> list[SourceFile]:
         """Every text file, for the agents' context."""
         out = []
@@ -267,6 +271,36 @@ class Workspace:
                 self.repo.git.push(url, refspec)
         except git.GitCommandError as exc:
             raise _safe_git_error(exc, token) from exc
+
+    # -- the unchanged code, beside the working copy -----------------------------------------
+
+    def merge_base(self, ref: str) -> str | None:
+        """Where the current branch left `ref` (the unchanged code of a pull request); None when unrelated."""
+        try:
+            return self.repo.git.merge_base("HEAD", ref).strip() or None
+        except git.GitCommandError:
+            return None
+
+    def touched_since(self, commit: str, path: str) -> bool:
+        """True when a commit after `commit` (up to HEAD) changed `path`; False too when `commit` is unknown."""
+        try:
+            return bool(self.repo.git.log("--format=%H", f"{commit}..HEAD", "--", path).strip())
+        except git.GitCommandError:
+            return False
+
+    @contextmanager
+    def checkout_of(self, commit: str) -> Iterator[Workspace]:
+        """A separate, detached working copy of `commit` for the length of the block; this one is left alone."""
+        with temporary_directory("agentcoder-unchanged-") as scratch:
+            path = scratch / "work"
+            try:
+                self.repo.git.worktree("add", "--detach", "--quiet", str(path), commit)
+            except git.GitCommandError as exc:
+                raise _safe_git_error(exc) from exc
+            try:
+                yield Workspace(path)
+            finally:
+                self.repo.git.worktree("remove", "--force", str(path))
 
 
 @contextmanager
