@@ -41,13 +41,22 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--issue")
     fix.add_argument("--json-log", type=Path, help="write the iteration log as JSON to this file")
 
-    bench = commands.add_parser("bench", help="paper-protocol benchmark on HumanEval or MBPP")
-    bench.add_argument("benchmark", choices=["humaneval", "mbpp"])
-    bench.add_argument("--completions", type=Path, help="JSONL of {task_id, completion} to score")
-    bench.add_argument("--limit", type=int, help="only the first N tasks")
-    bench.add_argument("--show-tests", choices=["first", "all"], default="first",
-                       help="MBPP agent runs: show the first assert (default) or all three")
-    bench.add_argument("--json", action="store_true")
+    bench = commands.add_parser("bench", help="benchmarks: HumanEval or MBPP (the paper's protocol), SWE-bench's format")
+    benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    for name in ("humaneval", "mbpp"):
+        paper = benchmarks.add_parser(name, help=f"{name} with the paper's protocol, in the sandbox")
+        paper.add_argument("--completions", type=Path, help="JSONL of {task_id, completion} to score")
+        paper.add_argument("--limit", type=int, help="only the first N tasks")
+        paper.add_argument("--show-tests", choices=["first", "all"], default="first",
+                           help="MBPP agent runs: show the first assert (default) or all three")
+        paper.add_argument("--json", action="store_true")
+    swe = benchmarks.add_parser("swe", help="repository-level instances in SWE-bench's format")
+    swe.add_argument("--instances", type=Path, required=True, help="JSONL of SWE-bench task instances")
+    swe.add_argument("--repos", type=Path, help="directory of mirrors DIR/<owner>__<name> (default: clone from GitHub)")
+    swe.add_argument("--limit", type=int, help="only the first N instances")
+    swe.add_argument("--predictions", type=Path,
+                     help="append predictions here in SWE-bench's format; instances already in it are skipped")
+    swe.add_argument("--json", action="store_true")
 
     register = commands.add_parser("register", help="register the GitHub App from app.yml (the manifest flow)")
     register.add_argument("--out", type=Path, default=Path("agentcoder-app.env"),
@@ -153,6 +162,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from bot import composition
     from bot.bench.run import BenchInputError, run_bench
 
+    if args.benchmark == "swe":
+        return cmd_bench_swe(args, settings)
     sandbox = composition.build_sandbox(settings)
     make_loop = None
     if args.completions is None:
@@ -163,6 +174,45 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     except BenchInputError as exc:
         raise UsageError(str(exc)) from exc
     print(json.dumps(out) if isinstance(out, dict) else out)
+    return EXIT_OK
+
+
+def cmd_bench_swe(args: argparse.Namespace, settings: Settings) -> int:
+    """`agentcoder bench swe`: the App's loop on SWE-bench instances, predictions in SWE-bench's format, scores."""
+    from bot.bench.swe import InstancesError, load_instances
+    from bot.bench.swe_run import ModelInfo, SweRunner
+    from bot import composition
+    from bot.bench.swe_session import ModelUnreachable, PredictionsError, format_session, run_session
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1, not {args.limit}")
+    if args.repos is not None and not args.repos.is_dir():
+        raise UsageError(f"--repos {args.repos} is not a directory")
+    if args.predictions is not None and not args.predictions.parent.is_dir():
+        raise UsageError(f"--predictions {args.predictions}: its directory does not exist")
+    try:
+        loaded = load_instances(args.instances)
+    except InstancesError as exc:
+        raise UsageError(str(exc)) from exc
+    for problem in loaded.malformed:
+        _progress(f"{args.instances}: {problem} (skipped)")
+    if not loaded.instances:
+        raise UsageError(f"--instances {args.instances} holds no valid instance")
+    instances = loaded.instances[: args.limit] if args.limit is not None else loaded.instances
+    model = composition.build_model(settings)
+    sandbox = composition.build_sandbox(settings)
+    info = ModelInfo(settings.model, {"programmer": settings.programmer_model_name,
+                                      "test_designer": settings.test_designer_model_name}, settings.model_prices)
+    if settings.programmer_model_name != settings.test_designer_model_name:
+        info = ModelInfo(f"{settings.programmer_model_name}+{settings.test_designer_model_name}",
+                         info.per_agent, info.prices)
+    runner = SweRunner(sandbox, lambda progress: composition.build_loop(settings, sandbox, model, progress=progress),
+                       info, args.repos)
+    try:
+        report = run_session(runner, instances, loaded.malformed, args.predictions, progress=_progress)
+    except (ModelUnreachable, PredictionsError) as exc:
+        raise UsageError(str(exc)) from exc
+    print(json.dumps(report) if args.json else format_session(report))
     return EXIT_OK
 
 

@@ -113,6 +113,20 @@ class Workspace:
         return paths
 
     @classmethod
+    def clone_at(cls, source: str, dest: Path, commit: str) -> Workspace:
+        """Clone a repository (a local checkout or bare mirror, or a URL) with `commit` checked out, detached."""
+        try:
+            git.Repo.clone_from(source, dest, no_checkout=True, env={"GIT_TERMINAL_PROMPT": "0"})
+        except git.GitCommandError as exc:
+            raise _safe_git_error(exc) from exc
+        workspace = cls(dest)
+        try:
+            workspace.repo.git.checkout(commit, detach=True)
+        except git.GitCommandError as exc:
+            raise WorkspaceError(f"commit {commit} is not in {source}") from exc
+        return workspace
+
+    @classmethod
     def clone_remote(cls, url: str, token: str, dest: Path, branch: str | None = None, *,
                      author: tuple[str, str] | None = None) -> Workspace:
         """Clone over HTTPS with an installation token that is kept out of `.git/config`; commits by `author`
@@ -212,6 +226,25 @@ class Workspace:
         self.repo.git.add(A=True)
         names = self.repo.git.diff("--cached", "--name-only", since).splitlines()
         return sorted(name for name in names if name)
+
+    def diff(self, since: str, paths: list[str]) -> str:
+        """The unified diff of `paths` from commit `since` to the working tree, new files included."""
+        if not paths:
+            return ""
+        self.repo.git.add(A=True)
+        text = self.repo.git.diff("--cached", "--no-color", "--no-ext-diff", since, "--", *paths)
+        return text + "\n" if text else ""
+
+    def apply_patch(self, patch: str) -> None:
+        """Apply a unified diff to the working tree; WorkspaceError says why it does not apply."""
+        with tempfile.NamedTemporaryFile("w", suffix=".diff", encoding="utf-8", delete=False) as file:
+            file.write(patch if patch.endswith("\n") else patch + "\n")
+        try:
+            self.repo.git.apply("--whitespace=nowarn", file.name)
+        except git.GitCommandError as exc:
+            raise _safe_git_error(exc) from exc
+        finally:
+            Path(file.name).unlink(missing_ok=True)
 
     def start_branch(self, branch: str) -> None:
         """Create (or reset) `branch` at the current commit and switch to it."""

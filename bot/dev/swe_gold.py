@@ -1,0 +1,86 @@
+"""Scripted models for `agentcoder bench swe`, served by the OpenAI stand-in: the gold answers, or nonsense.
+
+The gold programmer answers each instance with its gold `patch` as SEARCH/REPLACE blocks; the gold test designer
+answers with the real test: the module of the instance's first FAIL_TO_PASS test as the `test_patch` leaves it.
+Requests are matched to instances by the issue title they carry. For trials by hand:
+
+    python -m bot.dev.swe_gold --instances bot/bench/data/swe_sample.jsonl --repos DIR [--nonsense]
+
+prints the `OPENAI_BASE_URL` to export and serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot.bench.swe import Instance, load_instances, patch_to_edit_blocks
+from bot.bench.swe_run import mirror_source
+from bot.dev.openai_server import ScriptedOpenAI, message_text
+from bot.loop.agents import Issue
+from bot.outside.workspace import Workspace, temporary_directory
+
+PROGRAMMER_MODEL, DESIGNER_MODEL = "swe-gold-coder", "swe-gold-tester"
+NONSENSE = "I am not sure what you mean. The weather is lovely today; perhaps try turning it off and on again."
+
+
+def real_test_module(instance: Instance, repos: Path | None) -> str:
+    """The test file of the first FAIL_TO_PASS test, as it reads after the test patch."""
+    path = instance.fail_to_pass[0].split("::")[0]
+    with temporary_directory("agentcoder-gold-") as scratch:
+        workspace = Workspace.clone_at(mirror_source(repos, instance), scratch / "repo", instance.base_commit)
+        workspace.apply_patch(instance.test_patch)
+        return workspace.read(path) or ""
+
+
+def gold_answers(instances: Sequence[Instance], repos: Path | None) -> dict[str, tuple[str, str]]:
+    """Issue title → (the programmer's answer, the test designer's answer)."""
+    answers = {}
+    for instance in instances:
+        blocks = patch_to_edit_blocks(instance.patch)
+        module = real_test_module(instance, repos) if instance.fail_to_pass and instance.test_patch else ""
+        answers[Issue.from_text(instance.problem_statement).title] = (
+            f"Plan: apply the fix of the upstream repository.\n\n{blocks}",
+            f"The real test of this fix:\n\n```python\n{module}```\n",
+        )
+    return answers
+
+
+def gold_model(answers: dict[str, tuple[str, str]]) -> Callable[[dict], str]:
+    """The stand-in's answer function: the instance whose title the request carries, by the agent's model name."""
+
+    def answer(request: dict) -> str:
+        text = "".join(message_text(message) for message in request.get("messages", []))
+        for title, (programmer, designer) in answers.items():
+            if title in text:
+                return designer if request.get("model") == DESIGNER_MODEL else programmer
+        return NONSENSE
+
+    return answer
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Serve the gold (or nonsense) model until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m bot.dev.swe_gold", description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=Path, required=True)
+    parser.add_argument("--repos", type=Path)
+    parser.add_argument("--nonsense", action="store_true", help="answer every request with nonsense")
+    args = parser.parse_args(argv)
+    answer = (lambda _request: NONSENSE) if args.nonsense else gold_model(
+        gold_answers(load_instances(args.instances).instances, args.repos))
+    with ScriptedOpenAI(default=answer) as server:
+        print(f"export OPENAI_BASE_URL={server.base_url} OPENAI_API_KEY=scripted"
+              f" AGENTCODER_PROGRAMMER_MODEL={PROGRAMMER_MODEL} AGENTCODER_TEST_DESIGNER_MODEL={DESIGNER_MODEL}",
+              flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
