@@ -259,8 +259,9 @@ class InstanceResult:
     iterations: int = 0
     tokens: dict[str, int] = field(default_factory=dict)
     cost_usd: dict[str, float | None] = field(default_factory=dict)
-    wall_s: float = 0.0
-    sandbox_s: float = 0.0
+    wall_s: float = 0.0  # the whole instance: clone, loop, scoring
+    loop_s: float = 0.0  # the loop alone
+    sandbox_s: float = 0.0  # every sandboxed test run: the loop's and the scoring's
     files_changed: list[str] = field(default_factory=list)
     fail_to_pass: dict[str, str] = field(default_factory=dict)  # FAIL_TO_PASS test id → outcome after the change
     pass_to_pass_failed: list[str] = field(default_factory=list)

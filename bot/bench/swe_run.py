@@ -7,6 +7,7 @@ repository) or, without mirrors, of GitHub. The loop is the one the App runs (bu
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,7 @@ def checkout(source: str, dest: Path, commit: str) -> Workspace:
         raise InstanceSkipped(str(exc)) from exc
 
 
-def test_files(test_ids: Sequence[str]) -> list[str]:
+def files_of(test_ids: Sequence[str]) -> list[str]:
     """The files of pytest node ids: whole files run, so ids with odd characters need no quoting rules."""
     return sorted({test_id.split("::")[0] for test_id in test_ids})
 
@@ -116,6 +117,7 @@ class SweRunner:
     def run(self, instance: Instance, progress: Progress = lambda _: None) -> tuple[InstanceResult, dict | None]:
         """One instance: (its record, its prediction or None when the loop never produced one)."""
         result = InstanceResult(instance.instance_id, Status.COMPLETED)
+        started = time.monotonic()
         try:
             source = mirror_source(self.repos, instance)
             with temporary_directory("agentcoder-swe-") as scratch:
@@ -135,6 +137,8 @@ class SweRunner:
         except InstanceSkipped as exc:
             result.status, result.reason = Status.SKIPPED, str(exc)
             return result, None
+        finally:
+            result.wall_s = round(time.monotonic() - started, 3)
 
     def _fix(self, workspace: Workspace, instance: Instance, progress: Progress) -> Outcome:
         loop = self.make_loop(lambda message: progress(f"{instance.instance_id}: {message}"))
@@ -148,7 +152,7 @@ class SweRunner:
         result.iterations = len(outcome.iterations)
         result.tokens = {agent: usage.total_tokens for agent, usage in outcome.tokens.items()}
         result.cost_usd = {agent: self.model.cost(agent, outcome) for agent in outcome.tokens}
-        result.wall_s = round(outcome.wall_s, 3)
+        result.loop_s = round(outcome.wall_s, 3)
         result.sandbox_s = round(outcome.test_s, 3)
         result.files_changed = [path for path in outcome.files_changed if path != outcome.test_file]
         if outcome.stop is Stop.CONFIG_ERROR:
@@ -183,7 +187,7 @@ class SweRunner:
                 result.status, result.reason = Status.ERROR, f"{name} does not apply to {instance.base_commit[:12]}: {exc}"
                 return
         run = self.sandbox.run_tests(check.path, config,
-                                     selection=test_files(instance.fail_to_pass + instance.pass_to_pass))
+                                     selection=files_of(instance.fail_to_pass + instance.pass_to_pass))
         result.sandbox_s = round(result.sandbox_s + run.duration_s, 3)
         result.resolved, result.fail_to_pass, result.pass_to_pass_failed = judge(instance, run)
 

@@ -113,6 +113,7 @@ def session_report(model: str, results: Sequence[InstanceResult], malformed: Seq
         "tokens": {agent: sum(result.tokens.get(agent, 0) for result in looped) for agent in AGENTS},
         "cost_usd": {agent: _sum_costs(looped, agent) for agent in AGENTS},
         "wall_s": round(sum(result.wall_s for result in looped), 3),
+        "loop_s": round(sum(result.loop_s for result in looped), 3),
         "sandbox_s": round(sum(result.sandbox_s for result in looped), 3),
         "duration_s": round(duration_s, 3),
     }
@@ -128,15 +129,16 @@ def format_session(report: dict) -> str:
     cost = ("" if any(value is None for value in costs.values())
             else f" (${sum(costs.values()):.4f})")
     lines = [
-        f"swe ({report['model']}): resolved {total['resolved']} of {total['instances']}"
-        f" ({(total['resolved_rate'] or 0):.1%}); scored {total['scored']}, skipped {total['skipped']},"
-        f" errors {total['errors']}, setup failed {total['setup_failed']}, malformed lines {total['malformed_lines']}",
+        (f"swe ({report['model']}): resolved {total['resolved']} of {total['instances']}"
+         f" ({(total['resolved_rate'] or 0):.1%}); scored {total['scored']}, skipped {total['skipped']},"
+         f" errors {total['errors']}, setup failed {total['setup_failed']}, malformed lines {total['malformed_lines']}"),
         "test designer: " + (f"fail-to-pass rate {rate:.1%} of {total['designer_instances']} instance(s);"
                              f" generated tests {total['designed_tests']['fail_to_pass']} fail-to-pass,"
                              f" {total['designed_tests']['regression']} regression,"
                              f" {total['designed_tests']['wrong']} wrong" if rate is not None else "no gold patches"),
-        f"tokens: programmer {tokens['programmer']:,}, test designer {tokens['test_designer']:,}{cost};"
-        f" loop {total['wall_s']:.1f} s, sandbox {total['sandbox_s']:.1f} s, run {total['duration_s']:.1f} s",
+        (f"tokens: programmer {tokens['programmer']:,}, test designer {tokens['test_designer']:,}{cost};"
+         f" instances {total['wall_s']:.1f} s (loop {total['loop_s']:.1f} s), sandbox {total['sandbox_s']:.1f} s,"
+         f" run {total['duration_s']:.1f} s"),
     ]
     unresolved = [item for item in report["instances"] if not item["resolved"]]
     if unresolved:

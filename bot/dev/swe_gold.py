@@ -18,21 +18,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.bench.swe import Instance, load_instances, patch_to_edit_blocks
-from bot.bench.swe_run import mirror_source
+from bot.bench.swe_run import InstanceSkipped, mirror_source
 from bot.dev.openai_server import ScriptedOpenAI, message_text
 from bot.loop.agents import Issue
-from bot.outside.workspace import Workspace, temporary_directory
+from bot.outside.workspace import Workspace, WorkspaceError, temporary_directory
 
 PROGRAMMER_MODEL, DESIGNER_MODEL = "swe-gold-coder", "swe-gold-tester"
 NONSENSE = "I am not sure what you mean. The weather is lovely today; perhaps try turning it off and on again."
 
 
 def real_test_module(instance: Instance, repos: Path | None) -> str:
-    """The test file of the first FAIL_TO_PASS test, as it reads after the test patch."""
+    """The test file of the first FAIL_TO_PASS test, as it reads after the test patch; empty when there is none."""
     path = instance.fail_to_pass[0].split("::")[0]
     with temporary_directory("agentcoder-gold-") as scratch:
-        workspace = Workspace.clone_at(mirror_source(repos, instance), scratch / "repo", instance.base_commit)
-        workspace.apply_patch(instance.test_patch)
+        try:
+            workspace = Workspace.clone_at(mirror_source(repos, instance), scratch / "repo", instance.base_commit)
+            workspace.apply_patch(instance.test_patch)
+        except (WorkspaceError, InstanceSkipped):
+            return ""
         return workspace.read(path) or ""
 
 
@@ -44,7 +47,7 @@ def gold_answers(instances: Sequence[Instance], repos: Path | None) -> dict[str,
         module = real_test_module(instance, repos) if instance.fail_to_pass and instance.test_patch else ""
         answers[Issue.from_text(instance.problem_statement).title] = (
             f"Plan: apply the fix of the upstream repository.\n\n{blocks}",
-            f"The real test of this fix:\n\n```python\n{module}```\n",
+            f"The real test of this fix:\n\n```python\n{module}```\n" if module.strip() else NONSENSE,
         )
     return answers
 
