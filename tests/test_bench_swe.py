@@ -234,6 +234,7 @@ def test_unreachable_model_is_a_usage_error(sandbox, tmp_path):
                           env={**os.environ, **env, "OPENAI_API_KEY": "x", "AGENTCODER_LLM_MAX_RETRIES": "0"},
                           timeout=600)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1].startswith("agentcoder: the model did not answer: check OPENAI_BASE_URL")
     assert not (tmp_path / "p.jsonl").exists()
 
 

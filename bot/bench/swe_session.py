@@ -37,7 +37,7 @@ def run_session(runner: SweRunner, instances: Sequence[Instance], malformed: Seq
     done = predicted_ids(predictions)
     earlier = earlier_results(results_path(predictions), done) if predictions else {}
     results: list[InstanceResult] = []
-    ran = 0
+    model_checked = False
     for number, instance in enumerate(instances, start=1):
         prefix = f"[{number}/{len(instances)}] {instance.instance_id}"
         if instance.instance_id in done:
@@ -49,10 +49,12 @@ def run_session(runner: SweRunner, instances: Sequence[Instance], malformed: Seq
             progress(f"{prefix}: already in {predictions}, skipped")
             continue
         result, prediction = runner.run(instance, progress)
-        ran += 1
-        if ran == 1 and result.stop == "model_error" and not any(result.tokens.values()):
-            raise ModelUnreachable(result.reason or "the model did not answer: check OPENAI_BASE_URL,"
-                                                    " OPENAI_API_KEY and AGENTCODER_MODEL")
+        # The first instance the loop ran tells whether the model answers at all; later errors are the instance's.
+        if not model_checked and result.stop is not None:
+            model_checked = True
+            if result.stop == "model_error" and not any(result.tokens.values()):
+                raise ModelUnreachable("the model did not answer: check OPENAI_BASE_URL, OPENAI_API_KEY and"
+                                       " AGENTCODER_MODEL")
         if predictions is not None and prediction is not None:
             try:
                 append_jsonl(predictions, prediction)
