@@ -37,7 +37,9 @@ from bot.dev.swe_gold import (
     PROGRAMMER_MODEL,
     gold_answers,
     gold_model,
+    only_tests,
 )
+from bot.loop.agents import extract_python_module
 from bot.loop.edits import apply_edits, parse_edit_blocks
 from bot.loop.outcome import Outcome
 from bot.sandbox.results import CollectionError, RunResult, TestOutcome
@@ -360,3 +362,14 @@ def test_report_totals_and_text():
     assert "resolved 1 of 3 (33.3%)" in text and "fail-to-pass rate 50.0% of 2 instance(s)" in text
     assert "  b: completed (loop: not_resolved)" in text and "  c: skipped: no mirror (loop: None)" in text
     assert InstanceResult.from_json(json.loads(json.dumps(done.to_json()))) == done
+
+
+def test_gold_designer_module_keeps_the_real_tests_and_their_support_only():
+    source = ('import pytest\n\nHELPER = 1\n\n\n@pytest.fixture\ndef thing():\n    return HELPER\n\n\n'
+              'def test_old():\n    assert True\n\n\nclass OldTests(unittest.TestCase):\n    def test_x(self):\n'
+              '        pass\n\n\n@pytest.mark.parametrize("n", [1])\ndef test_new(thing, n):\n    assert thing == n')
+    module = only_tests(source, {"test_new"})
+    assert "def test_old" not in module and "class OldTests" not in module
+    assert module.startswith("import pytest\n\nHELPER = 1\n") and "@pytest.fixture" in module
+    assert module.endswith('@pytest.mark.parametrize("n", [1])\ndef test_new(thing, n):\n    assert thing == n\n')
+    assert extract_python_module(f"```python\n{module}```\n") == module

@@ -1,7 +1,8 @@
 """Scripted models for `agentcoder bench swe`, served by the OpenAI stand-in: the gold answers, or nonsense.
 
 The gold programmer answers each instance with its gold `patch` as SEARCH/REPLACE blocks; the gold test designer
-answers with the real test: the module of the instance's first FAIL_TO_PASS test as the `test_patch` leaves it.
+answers with the real tests: the FAIL_TO_PASS tests of the module of the first one, as the `test_patch` leaves it,
+with that module's imports, fixtures and helpers.
 Requests are matched to instances by the issue title they carry. For trials by hand:
 
     python -m bot.dev.swe_gold --instances bot/bench/data/swe_sample.jsonl --repos DIR [--nonsense]
@@ -12,6 +13,8 @@ prints the `OPENAI_BASE_URL` to export and serves until interrupted.
 from __future__ import annotations
 
 import argparse
+import ast
+import re
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -27,16 +30,36 @@ PROGRAMMER_MODEL, DESIGNER_MODEL = "swe-gold-coder", "swe-gold-tester"
 NONSENSE = "I am not sure what you mean. The weather is lovely today; perhaps try turning it off and on again."
 
 
+def only_tests(source: str, names: set[str]) -> str:
+    """The module without its other top-level tests: imports, fixtures and helpers stay, verbatim."""
+    lines = source.splitlines(keepends=True)
+    for node in reversed(ast.parse(source).body):
+        is_test = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and (
+            node.name.startswith(("test", "Test"))
+            or isinstance(node, ast.ClassDef) and any("TestCase" in ast.unparse(base) for base in node.bases))
+        if is_test and node.name not in names:
+            start = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+            del lines[start - 1:node.end_lineno]
+    return re.sub(r"\n{4,}", "\n\n\n", "".join(lines)).rstrip("\n") + "\n"
+
+
 def real_test_module(instance: Instance, repos: Path | None) -> str:
-    """The test file of the first FAIL_TO_PASS test, as it reads after the test patch; empty when there is none."""
+    """The real FAIL_TO_PASS tests as one module: the test file of the first, as the test patch leaves it, keeping
+    only those tests (a whole class for a method); empty when there is none."""
     path = instance.fail_to_pass[0].split("::")[0]
+    names = {test.split("::")[1].split("[")[0] for test in instance.fail_to_pass
+             if test.startswith(f"{path}::") and test.count("::") >= 1}
     with temporary_directory("agentcoder-gold-") as scratch:
         try:
             workspace = Workspace.clone_at(mirror_source(repos, instance), scratch / "repo", instance.base_commit)
             workspace.apply_patch(instance.test_patch)
         except (WorkspaceError, InstanceSkipped):
             return ""
-        return workspace.read(path) or ""
+        source = workspace.read(path) or ""
+    try:
+        return only_tests(source, names)
+    except SyntaxError:
+        return source
 
 
 def gold_answers(instances: Sequence[Instance], repos: Path | None) -> dict[str, tuple[str, str]]:
