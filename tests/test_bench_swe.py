@@ -35,6 +35,7 @@ from bot.dev.swe_gold import (
     DESIGNER_MODEL,
     NONSENSE,
     PROGRAMMER_MODEL,
+    absolute_imports,
     gold_answers,
     gold_model,
     only_tests,
@@ -373,3 +374,6 @@ def test_gold_designer_module_keeps_the_real_tests_and_their_support_only():
     assert module.startswith("import pytest\n\nHELPER = 1\n") and "@pytest.fixture" in module
     assert module.endswith('@pytest.mark.parametrize("n", [1])\ndef test_new(thing, n):\n    assert thing == n\n')
     assert extract_python_module(f"```python\n{module}```\n") == module
+    relative = "from . import helpers\nfrom .data.files import load\n    from ..top import x\n"
+    assert absolute_imports(relative, "pkg/tests/test_a.py") == (
+        "from pkg.tests import helpers\nfrom pkg.tests.data.files import load\n    from pkg.top import x\n")

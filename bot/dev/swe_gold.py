@@ -43,6 +43,19 @@ def only_tests(source: str, names: set[str]) -> str:
     return re.sub(r"\n{4,}", "\n\n\n", "".join(lines)).rstrip("\n") + "\n"
 
 
+def absolute_imports(source: str, path: str) -> str:
+    """Relative imports of a test module at `path` made absolute, so the module still imports from elsewhere."""
+    package = path.rsplit("/", 1)[0].split("/") if "/" in path else []
+
+    def absolute(match: re.Match) -> str:
+        level, rest = len(match.group(2)), match.group(3)
+        base = package[: len(package) - (level - 1)] if level - 1 <= len(package) else []
+        name = ".".join([*base, rest] if rest else base)
+        return f"{match.group(1)}from {name} import"
+
+    return re.sub(r"^(\s*)from (\.+)([\w.]*) import", absolute, source, flags=re.MULTILINE)
+
+
 def real_test_module(instance: Instance, repos: Path | None) -> str:
     """The real FAIL_TO_PASS tests as one module: the test file of the first, as the test patch leaves it, keeping
     only those tests (a whole class for a method); empty when there is none."""
@@ -57,7 +70,7 @@ def real_test_module(instance: Instance, repos: Path | None) -> str:
             return ""
         source = workspace.read(path) or ""
     try:
-        return only_tests(source, names)
+        return absolute_imports(only_tests(source, names), path)
     except SyntaxError:
         return source
 
