@@ -168,7 +168,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     make_loop = None
     if args.completions is None:
         model = composition.build_model(settings)
-        make_loop = lambda progress: composition.build_loop(settings, sandbox, model, progress=progress)  # noqa: E731
+        make_loop = lambda progress: composition.build_loop(settings, sandbox, model, progress=progress)
     try:
         out = run_bench(args, settings, sandbox, make_loop, progress=_progress)
     except BenchInputError as exc:
@@ -179,10 +179,15 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench_swe(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder bench swe`: the App's loop on SWE-bench instances, predictions in SWE-bench's format, scores."""
-    from bot.bench.swe import InstancesError, load_instances
-    from bot.bench.swe_run import ModelInfo, SweRunner
     from bot import composition
-    from bot.bench.swe_session import ModelUnreachable, PredictionsError, format_session, run_session
+    from bot.bench.swe import InstancesError, load_instances
+    from bot.bench.swe_run import SweRunner
+    from bot.bench.swe_session import (
+        ModelUnreachable,
+        PredictionsError,
+        format_session,
+        run_session,
+    )
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {args.limit}")
@@ -201,13 +206,11 @@ def cmd_bench_swe(args: argparse.Namespace, settings: Settings) -> int:
     instances = loaded.instances[: args.limit] if args.limit is not None else loaded.instances
     model = composition.build_model(settings)
     sandbox = composition.build_sandbox(settings)
-    info = ModelInfo(settings.model, {"programmer": settings.programmer_model_name,
-                                      "test_designer": settings.test_designer_model_name}, settings.model_prices)
-    if settings.programmer_model_name != settings.test_designer_model_name:
-        info = ModelInfo(f"{settings.programmer_model_name}+{settings.test_designer_model_name}",
-                         info.per_agent, info.prices)
+    name = settings.programmer_model_name
+    if settings.test_designer_model_name != name:
+        name = f"{name}+{settings.test_designer_model_name}"
     runner = SweRunner(sandbox, lambda progress: composition.build_loop(settings, sandbox, model, progress=progress),
-                       info, args.repos)
+                       name, args.repos)
     try:
         report = run_session(runner, instances, loaded.malformed, args.predictions, progress=_progress)
     except (ModelUnreachable, PredictionsError) as exc:

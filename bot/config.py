@@ -54,7 +54,6 @@ class Settings(BaseSettings):
     model: str = "gpt-4o-mini"
     programmer_model: str | None = None
     test_designer_model: str | None = None
-    model_prices: dict[str, dict[str, float]] = Field(default_factory=dict)  # model → USD per Mtok in/out
     llm_timeout_s: float = 120.0
     llm_max_retries: int = 2
 

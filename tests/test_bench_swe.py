@@ -28,7 +28,7 @@ from bot.bench.swe import (
     predicted_ids,
     prediction,
 )
-from bot.bench.swe_run import ModelInfo, classify_designed, files_of, judge
+from bot.bench.swe_run import classify_designed, files_of, judge
 from bot.bench.swe_session import format_session, session_report
 from bot.dev.openai_server import ScriptedOpenAI
 from bot.dev.swe_gold import (
@@ -42,7 +42,6 @@ from bot.dev.swe_gold import (
 )
 from bot.loop.agents import extract_python_module
 from bot.loop.edits import apply_edits, parse_edit_blocks
-from bot.loop.outcome import Outcome
 from bot.sandbox.results import CollectionError, RunResult, TestOutcome
 from tests.conftest import make_repo
 
@@ -334,13 +333,6 @@ def test_generated_tests_are_judged_against_base_and_gold():
     assert classify_designed(before, after, 3) == Designed(fail_to_pass=1, regression=1, wrong=1)
     assert classify_designed(_run(errors=("g.py",)), _run(("g.py::test_new", "passed")), 1) == Designed(fail_to_pass=1)
     assert classify_designed(before, _run(errors=("g.py",)), 3) == Designed(wrong=3)
-
-
-def test_cost_by_agent_uses_each_agent_model_price():
-    outcome = Outcome()
-    outcome.tokens["programmer"].prompt_tokens, outcome.tokens["programmer"].completion_tokens = 1_000_000, 500_000
-    info = ModelInfo("a+b", {"programmer": "a", "test_designer": "b"}, {"a": {"input": 2.0, "output": 8.0}})
-    assert info.cost("programmer", outcome) == 6.0 and info.cost("test_designer", outcome) is None
 
 
 def test_report_totals_and_text():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.bench.swe import Designed, Instance, InstanceResult, Status, prediction
@@ -26,24 +25,6 @@ from bot.sandbox.results import RunResult
 Progress = Callable[[str], None]
 BRANCH = "agentcoder/swe"
 FAILING = {"failed", "error"}
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """The model names a run reports and the prices it counts with."""
-
-    name: str  # `model_name_or_path` of the predictions
-    per_agent: dict[str, str] = field(default_factory=dict)  # agent → model name
-    prices: dict[str, dict[str, float]] = field(default_factory=dict)  # model → {"input", "output"} USD per Mtok
-
-    def cost(self, agent: str, outcome: Outcome) -> float | None:
-        """What an agent's tokens cost, None when its model has no price."""
-        price = self.prices.get(self.per_agent.get(agent, self.name))
-        usage = outcome.tokens[agent]
-        if not price:
-            return None
-        return round((usage.prompt_tokens * price.get("input", 0.0)
-                      + usage.completion_tokens * price.get("output", 0.0)) / 1e6, 6)
 
 
 class InstanceSkipped(Exception):
@@ -107,11 +88,11 @@ def classify_designed(before: RunResult, after: RunResult, expected: int) -> Des
 class SweRunner:
     """Runs the loop on instances, writes nothing itself: returns each instance's record and prediction."""
 
-    def __init__(self, sandbox: Sandbox, make_loop: Callable[[Progress], AgentLoop], model: ModelInfo,
+    def __init__(self, sandbox: Sandbox, make_loop: Callable[[Progress], AgentLoop], model_name: str,
                  repos: Path | None = None):
         self.sandbox = sandbox
         self.make_loop = make_loop
-        self.model = model
+        self.model_name = model_name  # `model_name_or_path` of the predictions
         self.repos = repos
 
     def run(self, instance: Instance, progress: Progress = lambda _: None) -> tuple[InstanceResult, dict | None]:
@@ -131,9 +112,9 @@ class SweRunner:
                     return result, None  # not predicted: a later run with a working model tries it again
                 if outcome.stop is Stop.SETUP_FAILED:
                     result.status, result.reason = Status.SETUP_FAILED, outcome.stop_reason
-                    return result, prediction(instance.instance_id, self.model.name, model_patch)
+                    return result, prediction(instance.instance_id, self.model_name, model_patch)
                 self._score(result, instance, source, scratch, model_patch, outcome)
-                return result, prediction(instance.instance_id, self.model.name, model_patch)
+                return result, prediction(instance.instance_id, self.model_name, model_patch)
         except InstanceSkipped as exc:
             result.status, result.reason = Status.SKIPPED, str(exc)
             return result, None
@@ -151,7 +132,8 @@ class SweRunner:
         result.stop = outcome.stop.value
         result.iterations = len(outcome.iterations)
         result.tokens = {agent: usage.total_tokens for agent, usage in outcome.tokens.items()}
-        result.cost_usd = {agent: self.model.cost(agent, outcome) for agent in outcome.tokens}
+        result.cost_usd = {agent: None if usage.cost_usd is None else round(usage.cost_usd, 6)
+                           for agent, usage in outcome.tokens.items()}
         result.loop_s = round(outcome.wall_s, 3)
         result.sandbox_s = round(outcome.test_s, 3)
         result.files_changed = [path for path in outcome.files_changed if path != outcome.test_file]

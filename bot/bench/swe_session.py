@@ -63,7 +63,7 @@ def run_session(runner: SweRunner, instances: Sequence[Instance], malformed: Seq
                 raise PredictionsError(f"cannot write --predictions {predictions}: {exc.strerror}") from exc
         results.append(result)
         progress(f"{prefix}: {progress_line(result)}")
-    return session_report(runner.model.name, results, malformed, time.monotonic() - started)
+    return session_report(runner.model_name, results, malformed, time.monotonic() - started)
 
 
 def progress_line(result: InstanceResult) -> str:
