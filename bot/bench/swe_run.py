@@ -19,8 +19,8 @@ from bot.loop.fix import NotFixable, run_fix
 from bot.loop.outcome import Outcome, Stop
 from bot.outside.workspace import Workspace, WorkspaceError, temporary_directory
 from bot.repo_config import RepoConfigError, load_repo_config
-from bot.sandbox.executor import Sandbox, SetupFailed
-from bot.sandbox.results import RunResult
+from bot.sandbox.executor import Sandbox
+from bot.sandbox.results import RunResult, SetupFailed
 
 Progress = Callable[[str], None]
 BRANCH = "agentcoder/swe"
