@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
 
     commands.add_parser("worker", help="workers only, for scale-out against a shared database")
+    commands.add_parser("migrate", help="create or update the job database's schema (idempotent; serve and worker do it too)")
 
     check = commands.add_parser("check", help="run a repository's suite in the sandbox exactly as the bot would")
     check.add_argument("path", type=Path)
@@ -220,31 +221,68 @@ def cmd_bench_swe(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """`agentcoder serve`: the webhook edge and the embedded workers, until interrupted."""
+    """`agentcoder serve`: the webhook edge and (unless AGENTCODER_CONCURRENT_JOBS=0) workers, until SIGTERM."""
     import uvicorn
 
+    _configure_logging()
     service = _service(settings)
-    service.pool.start()
-    _progress(f"serving webhooks for {service.bot_login} on http://{args.host}:{args.port}/webhooks")
+    if service.pool is not None:
+        service.pool.start()
+    jobs = (f"running {settings.concurrent_jobs} job(s) at a time" if service.pool is not None
+            else "running no jobs (AGENTCODER_CONCURRENT_JOBS=0: `agentcoder worker` processes run them)")
+    _progress(f"serving webhooks for {service.bot_login} on http://{args.host}:{args.port}/webhooks, {jobs}")
     try:
-        uvicorn.run(service.web, host=args.host, port=args.port, log_level="info")
+        uvicorn.run(service.web, host=args.host, port=args.port, log_level="info")  # returns on SIGTERM/SIGINT
     finally:
-        service.pool.stop()
+        if service.pool is not None:
+            service.pool.stop(settings.shutdown_grace_s)
+        service.queue.close()
     return EXIT_OK
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    """`agentcoder worker`: workers only, draining the shared queue until interrupted."""
+    """`agentcoder worker`: workers only, draining the shared queue until SIGTERM (running jobs finish or go back)."""
+    import signal
     import threading
 
+    from bot.app.queue import database_label
+
+    if settings.concurrent_jobs < 1:
+        raise UsageError("AGENTCODER_CONCURRENT_JOBS: `agentcoder worker` needs at least 1 job at a time")
+    _configure_logging()
     service = _service(settings, recover=False)
+    assert service.pool is not None
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     service.pool.start()
-    _progress(f"worker for {service.bot_login} draining {settings.database_url}")
+    _progress(f"worker for {service.bot_login} draining {database_label(settings.database_url)},"
+              f" {settings.concurrent_jobs} job(s) at a time")
     try:
-        threading.Event().wait()
+        stop.wait()
+        _progress(f"stopping: running jobs have {settings.shutdown_grace_s:g} s to finish, then go back to the queue")
     finally:
-        service.pool.stop()
+        service.pool.stop(settings.shutdown_grace_s)
+        service.queue.close()
     return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """`agentcoder migrate`: bring the job database's schema up to date (safe to run again)."""
+    from bot.app.queue import database_label, migrate_database
+
+    applied = migrate_database(settings.database_url)
+    where = database_label(settings.database_url)
+    print(f"{where}: " + ("applied " + ", ".join(applied) if applied else "schema already up to date"))
+    return EXIT_OK
+
+
+def _configure_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The worker pool says once that the database is away and when it is back; psycopg's pool would repeat it.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 def _service(settings: Settings, recover: bool = True):
@@ -313,7 +351,7 @@ def _playground_text(result) -> str:
 
 
 COMMANDS = {"check": cmd_check, "fix": cmd_fix, "bench": cmd_bench, "serve": cmd_serve, "worker": cmd_worker,
-            "playground": cmd_playground, "register": cmd_register}
+            "migrate": cmd_migrate, "playground": cmd_playground, "register": cmd_register}
 
 
 def main(argv: list[str] | None = None) -> int:

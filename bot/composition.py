@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from bot.app.handler import JobHandler, LoopFactory
 from bot.app.metrics import MeteredModel, MeteredSandbox, Metrics
-from bot.app.queue import SqliteQueue, queue_from_url
+from bot.app.queue import JobQueue, queue_from_url
 from bot.app.workers import WorkerPool
 from bot.config import ConfigError, Settings
 from bot.loop.agent_loop import AgentLoop, LoopLimits
@@ -66,8 +66,8 @@ class Service:
     """The collaborators of a running bot."""
 
     web: FastAPI
-    pool: WorkerPool
-    queue: SqliteQueue
+    pool: WorkerPool | None  # None when AGENTCODER_CONCURRENT_JOBS=0: this process runs no jobs
+    queue: JobQueue
     bot_login: str
     metrics: Metrics
 
@@ -77,27 +77,33 @@ def build_service(settings: Settings, *, sandbox: Sandbox | None = None, recover
 
     GitHub refusing the App (a 401 for its key, a wrong URL) stops here; GitHub being unreachable does not:
     deliveries are taken and the bot's login is learned later (GitHub never redelivers by itself).
+
+    The queue is the engine AGENTCODER_DATABASE_URL names: sqlite:// embedded, postgresql:// procrastinate
+    (its schema brought up to date first; an unreachable database is a ConfigError naming the setting). With
+    AGENTCODER_CONCURRENT_JOBS=0 there is no worker pool, so no sandbox and no model client either.
     """
     settings.require_github_app()
+    queue = queue_from_url(settings.database_url)  # first: an unreachable database is named before anything waits
     github = GitHubApp.from_settings(settings)
     try:
         bot_login = github.bot_login()
     except GitHubError as exc:
         if exc.failure is not Failure.unavailable:
+            queue.close()
             raise ConfigError(f"{exc}: check AGENTCODER_GITHUB_APP_ID, the private key and AGENTCODER_GITHUB_API_URL") from exc
         log.warning("GitHub's API cannot be reached now (%s); taking deliveries and trying again later", exc)
         bot_login = None
-    sandbox = sandbox or build_sandbox(settings)
-    model = build_model(settings)
-    queue = queue_from_url(settings.database_url)
     if recover:
-        queue.requeue_interrupted()
+        queue.recover_stalled(settings.worker_stalled_after_s)
     metrics = Metrics(queue.count_by_state)
-    metered_sandbox = MeteredSandbox(sandbox, metrics)
-    metered_model = MeteredModel(model, metrics, settings.model_prices)
-    handler = JobHandler(github, loop_factory(settings, metered_sandbox, metered_model),
-                         record_progress=queue.record_progress)
-    pool = WorkerPool(queue, handler, settings.concurrent_jobs, on_finished=metrics.job_finished)
-    web = create_app(settings, queue, bot_login=github.known_bot_login, on_enqueue=lambda job: pool.wake(),
-                     metrics=metrics)
+    pool = None
+    if settings.concurrent_jobs > 0:
+        metered_sandbox = MeteredSandbox(sandbox or build_sandbox(settings), metrics)
+        metered_model = MeteredModel(build_model(settings), metrics, settings.model_prices)
+        handler = JobHandler(github, loop_factory(settings, metered_sandbox, metered_model),
+                             record_progress=queue.record_progress)
+        pool = WorkerPool(queue, handler, settings.concurrent_jobs, heartbeat_s=settings.worker_heartbeat_s,
+                          stalled_after_s=settings.worker_stalled_after_s, on_finished=metrics.job_finished)
+    web = create_app(settings, queue, bot_login=github.known_bot_login, metrics=metrics,
+                     on_enqueue=(lambda job: pool.wake()) if pool is not None else None)
     return Service(web, pool, queue, bot_login or "(not known yet: GitHub unreachable)", metrics)

@@ -70,7 +70,10 @@ class Settings(BaseSettings):
 
     # Store and queue
     database_url: str = "sqlite:///agentcoder.db"
-    concurrent_jobs: int = 2
+    concurrent_jobs: int = 2  # 0: `serve` takes deliveries but runs no jobs (workers elsewhere do)
+    worker_heartbeat_s: float = 5.0
+    worker_stalled_after_s: float = 30.0  # a worker silent this long is taken for dead; its job runs again
+    shutdown_grace_s: float = 60.0  # on SIGTERM, how long running jobs may finish before they are handed back
 
     # Sandbox
     sandbox_image: str = "agentcoder-sandbox:bookworm-2"
@@ -107,7 +110,7 @@ class Settings(BaseSettings):
             raise ValueError("must be more than 0 (US dollars per job); leave it unset for no dollar budget")
         return value
 
-    @field_validator("max_iterations", "concurrent_jobs", "max_test_design_attempts", "sandbox_env_images_max")
+    @field_validator("max_iterations", "max_test_design_attempts", "sandbox_env_images_max")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:
@@ -119,6 +122,28 @@ class Settings(BaseSettings):
         values = {"DOCKER_HOST": self.docker_host, "DOCKER_TLS_VERIFY": self.docker_tls_verify,
                   "DOCKER_CERT_PATH": self.docker_cert_path}
         return {name: value for name, value in values.items() if value}
+
+    @field_validator("concurrent_jobs")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 (serve runs no jobs) or more")
+        return value
+
+    @field_validator("worker_heartbeat_s", "shutdown_grace_s")
+    @classmethod
+    def _positive_seconds(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be more than 0 seconds")
+        return value
+
+    @field_validator("worker_stalled_after_s")
+    @classmethod
+    def _longer_than_heartbeats(cls, value: float, info) -> float:
+        heartbeat = info.data.get("worker_heartbeat_s", 5.0)
+        if value < 3 * heartbeat:
+            raise ValueError(f"must be at least three heartbeats (3 x AGENTCODER_WORKER_HEARTBEAT_S = {3 * heartbeat} s)")
+        return value
 
     @property
     def programmer_model_name(self) -> str:

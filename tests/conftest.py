@@ -70,3 +70,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "sandbox" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One throw-away PostgreSQL cluster for the session (Debian's binaries, 127.0.0.1 only, a free port)."""
+    from bot.dev.postgres import PostgresUnavailable, ThrowawayPostgres
+
+    try:
+        cluster = ThrowawayPostgres().start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"these tests need Debian's postgresql package (scripts/setup installs it): {exc}")
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """An empty job store of each engine: a SQLite file, or a new database of the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/jobs.db"
+    return request.getfixturevalue("postgres").new_database()

@@ -39,3 +39,24 @@ def test_scripts_and_settings_name_the_same_sandbox_image():
     image = Settings.model_fields["sandbox_image"].default
     for script in ("build-sandbox-image", "build-bot-image", "check-deployment"):
         assert image in (ROOT / "scripts" / script).read_text(), script
+
+
+def test_compose_file_runs_a_jobless_bot_workers_postgresql_and_a_sandbox_daemon():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "migrate", "bot", "worker", "sandboxes"} <= set(services)
+    bot, worker, migrate = services["bot"], services["worker"], services["migrate"]
+    assert bot["command"][0] == "serve" and worker["command"] == ["worker"] and migrate["command"] == ["migrate"]
+    assert bot["environment"]["AGENTCODER_CONCURRENT_JOBS"] == "0" and bot["volumes"] == []
+    for service in (bot, worker, migrate):
+        environment = service["environment"]
+        assert environment["AGENTCODER_DATABASE_URL"].startswith("postgresql://agentcoder:${POSTGRES_PASSWORD")
+        assert "@postgres:5432/" in environment["AGENTCODER_DATABASE_URL"]
+        assert environment["AGENTCODER_GITHUB_PRIVATE_KEY_PATH"] == "/run/secrets/github_app_key"
+    # Workers reach a Docker daemon: the host's socket by default, the Docker-in-Docker sidecar on request.
+    assert "/var/run/docker.sock:/var/run/docker.sock" in worker["volumes"]
+    assert worker["environment"]["DOCKER_HOST"].startswith("${AGENTCODER_DOCKER_HOST:-unix:///var/run/docker.sock")
+    assert services["sandboxes"]["profiles"] == ["dind"] and services["sandboxes"]["privileged"] is True
+    # Docker waits longer than the workers' own grace period before it kills them.
+    assert int(worker["stop_grace_period"].rstrip("s")) > int(worker["environment"]["AGENTCODER_SHUTDOWN_GRACE_S"])
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

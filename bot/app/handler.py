@@ -158,7 +158,7 @@ class JobHandler:
         others = [login for login in info.assignees if login != bot.login]
         assigned = (f" (assigned to {', '.join('@' + login for login in others)}: they may be working on it too)"
                     if others else "")
-        status(f"AgentCoder is working on this issue{assigned}: running the existing tests first.")
+        status(_restarted(job) + f"AgentCoder is working on this issue{assigned}: running the existing tests first.")
         repo = github.repository()
         run = self._run(github, repo.clone_url, repo.default_branch, issue, branch_for(issue), "", status,
                         is_cancelled, bot, note, new_branch=True)
@@ -188,7 +188,7 @@ class JobHandler:
         issue = Issue(linked.title, linked.body, linked.number)
         test_file = test_file_for(issue)
         comments = self._trusted_review_comments(github, pull.number)
-        status(_starting(command))
+        status(_restarted(job) + _starting(command))
         repo = github.repository()
 
         def prepare(workspace: Workspace) -> dict:
@@ -369,3 +369,11 @@ def _what_changed_in_tests(outcome: Outcome) -> str:
         else:
             parts.append("kept the generated tests (the revision could not be used)")
     return (", ".join(parts) + ", then ") if parts else ""
+
+
+def _restarted(job: Job) -> str:
+    """The status comment's opening when the job's previous worker died (or shut down) while running it."""
+    if not job.restarts:
+        return ""
+    return ("AgentCoder restarted this job: the worker running it stopped"
+            + (f" ({job.restarts} times). " if job.restarts > 1 else ". "))

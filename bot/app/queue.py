@@ -1,9 +1,11 @@
 """The durable job queue (the worker pool that drains it is in `bot/app/workers.py`).
 
-The embedded queue is one SQLite file. A job moves queued → running → done | failed |
-cancelled; a job left running by a process that died goes back to queued at the next
-start, so a delivery that was answered 2xx is never lost. One job per issue at a time: a
-new trigger for the same issue cancels the queued one and flags the running one.
+Two engines behind one interface (`JobQueue`): the embedded one, one SQLite file (this module),
+and the distributed one on PostgreSQL with procrastinate (`bot/app/pg_queue.py`). A job moves
+queued → running → done | failed | cancelled. Workers register and send heartbeats; a job left
+running by a worker whose heartbeat stopped (killed, power cut) goes back to queued with its
+`restarts` counted, so a delivery that was answered 2xx is never lost. One job per issue at a
+time: a new trigger for the same issue cancels the queued one and flags the running one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.config import ConfigError
 
@@ -24,6 +27,8 @@ DELIVERY_RETENTION_S = 30 * 24 * 3600
 # Bounds on what one job may store for the dashboard.
 PROGRESS_MESSAGE_CHARS = 500
 PROGRESS_MESSAGES_KEPT = 200
+# A worker silent this long is taken for dead and its running job is queued again (both engines).
+STALLED_AFTER_S = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -44,7 +49,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_reason TEXT NOT NULL DEFAULT '',
     stop TEXT,
     comment_id INTEGER,
-    comment_kind TEXT NOT NULL DEFAULT ''
+    comment_kind TEXT NOT NULL DEFAULT '',
+    worker_id INTEGER,
+    restarts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS workers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    last_heartbeat REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     delivery_id TEXT PRIMARY KEY,
@@ -66,6 +77,8 @@ _ADDED_COLUMNS = (
     ("outcome", "TEXT"),
     ("comment_id", "INTEGER"),  # the comment that asked for a retry, for the 👀 reaction
     ("comment_kind", "TEXT NOT NULL DEFAULT ''"),
+    ("worker_id", "INTEGER"),
+    ("restarts", "INTEGER NOT NULL DEFAULT 0"),
 )
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
@@ -77,7 +90,7 @@ CREATE INDEX IF NOT EXISTS job_progress_by_job ON job_progress (job_id, at);
 _JOB_COLUMNS = (
     "id, repo, installation_id, issue_number, trigger, sender, delivery_id, guidance, "
     "state, created_at, started_at, finished_at, detail, stop, title, iterations, tokens, cost_usd, comment_id, "
-    "comment_kind"
+    "comment_kind, restarts"
 )
 
 
@@ -106,6 +119,7 @@ class Job:
     cost_usd: float | None = None  # None: the loop did not run, or a model without a price was used
     comment_id: int | None = None  # the comment that asked (a retry), for the 👀 reaction
     comment_kind: str = ""  # "issue_comment" | "review_comment" | "review" | "" (a label)
+    restarts: int = 0  # times a worker died (or shut down) with this job running and it was queued again
 
 
 @dataclass(frozen=True)
@@ -138,14 +152,20 @@ class JobTotals:
 
 
 class JobQueue(Protocol):
-    """What the webhook edge and the worker pool need from a queue."""
+    """What the webhook edge and the worker pool need from a queue (either engine)."""
 
     def record_delivery(self, delivery_id: str) -> bool: ...
     def forget_delivery(self, delivery_id: str) -> None: ...
     def enqueue(self, job: Job) -> Job: ...
-    def claim(self) -> Job | None: ...
-    def finish(self, job_id: int, state: str, detail: str = "", stop: str | None = None) -> None: ...
+    def register_worker(self) -> int: ...
+    def heartbeat(self, worker_id: int) -> None: ...
+    def unregister_worker(self, worker_id: int) -> None: ...
+    def claim(self, worker_id: int | None = None) -> Job | None: ...
+    def finish(self, job_id: int, state: str, detail: str = "", stop: str | None = None,
+               worker_id: int | None = None) -> bool: ...
+    def hand_back(self, job_id: int, worker_id: int) -> bool: ...
     def is_cancelled(self, job_id: int) -> bool: ...
+    def recover_stalled(self, stalled_after_s: float) -> list[int]: ...
     def requeue_interrupted(self) -> int: ...
     # Newest first; `state`/`repo` filter exactly. The dashboard lists 100 of 10,000+ jobs: index (state, id), (repo, id).
     def recent(self, limit: int = 50, *, state: str | None = None, repo: str | None = None) -> list[Job]: ...
@@ -161,6 +181,8 @@ class JobQueue(Protocol):
     def totals(self, since: float) -> JobTotals: ...
     # {state: number of jobs}, for the queued and running gauges.
     def count_by_state(self) -> dict[str, int]: ...
+    def get(self, job_id: int) -> Job | None: ...
+    def close(self) -> None: ...
 
 
 class SqliteQueue:
@@ -228,7 +250,24 @@ class SqliteQueue:
         return replace(job, id=new_id, state="queued", created_at=now, started_at=None,
                        finished_at=None, detail="")
 
-    def claim(self) -> Job | None:
+    def register_worker(self) -> int:
+        """Register a worker process (with a first heartbeat); its id."""
+        with self._transaction() as db:
+            return db.execute("INSERT INTO workers (last_heartbeat) VALUES (?)", (time.time(),)).lastrowid
+
+    def heartbeat(self, worker_id: int) -> None:
+        """Record that the worker is alive; re-register it when it was pruned while it was away."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO workers (id, last_heartbeat) VALUES (?, ?)"
+                       " ON CONFLICT (id) DO UPDATE SET last_heartbeat = excluded.last_heartbeat",
+                       (worker_id, time.time()))
+
+    def unregister_worker(self, worker_id: int) -> None:
+        """Forget a worker that stopped cleanly."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+    def claim(self, worker_id: int | None = None) -> Job | None:
         """Move the oldest queued job whose issue has no running job to running, and return it."""
         with self._transaction() as db:
             row = db.execute(
@@ -240,23 +279,45 @@ class SqliteQueue:
             if row is None:
                 return None
             now = time.time()
-            db.execute("UPDATE jobs SET state = 'running', started_at = ? WHERE id = ?", (now, row["id"]))
+            db.execute("UPDATE jobs SET state = 'running', started_at = ?, worker_id = ? WHERE id = ?",
+                       (now, worker_id, row["id"]))
         return replace(_job_from_row(row), state="running", started_at=now)
 
-    def finish(self, job_id: int, state: str, detail: str = "", stop: str | None = None) -> None:
-        """Record a job's final state; a cancelled job's detail starts with why it was cancelled."""
+    def finish(self, job_id: int, state: str, detail: str = "", stop: str | None = None,
+               worker_id: int | None = None) -> bool:
+        """Record a job's final state; False (nothing recorded) when `worker_id` no longer holds it.
+
+        A cancelled job's detail starts with why it was cancelled.
+        """
         if state not in FINAL_STATES:
             raise ValueError(f"not a final job state: {state!r}")
         with self._transaction() as db:
-            row = db.execute("SELECT cancel_reason FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = db.execute("SELECT cancel_reason, state, worker_id FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise KeyError(f"no job {job_id}")
+            if worker_id is not None and (row["state"] != "running" or row["worker_id"] not in (worker_id, None)):
+                return False  # handed to another worker while this one was presumed dead
             if state == "cancelled" and row["cancel_reason"]:
                 detail = f"{row['cancel_reason']}: {detail}" if detail else row["cancel_reason"]
             db.execute(
                 "UPDATE jobs SET state = ?, finished_at = ?, detail = ?, stop = ? WHERE id = ?",
                 (state, time.time(), detail, stop, job_id),
             )
+        return True
+
+    def hand_back(self, job_id: int, worker_id: int) -> bool:
+        """A worker shutting down puts its running job back in the queue; False when it no longer held it."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET state = 'queued', started_at = NULL, worker_id = NULL, restarts = restarts + 1"
+                " WHERE id = ? AND state = 'running' AND worker_id = ? AND cancel_requested = 0",
+                (job_id, worker_id),
+            )
+            if cursor.rowcount == 0:
+                cursor = db.execute(
+                    "UPDATE jobs SET state = 'cancelled', finished_at = ?, detail = cancel_reason"
+                    " WHERE id = ? AND state = 'running' AND worker_id = ?", (time.time(), job_id, worker_id))
+            return cursor.rowcount == 1
 
     def is_cancelled(self, job_id: int) -> bool:
         """True when the job was superseded or cancelled."""
@@ -264,18 +325,25 @@ class SqliteQueue:
             row = self._db.execute("SELECT state, cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return row is not None and (row["state"] == "cancelled" or bool(row["cancel_requested"]))
 
-    def requeue_interrupted(self) -> int:
-        """At start-up: put jobs left running by a dead process back in the queue; how many."""
+    def recover_stalled(self, stalled_after_s: float) -> list[int]:
+        """Queue again the running jobs of workers silent for `stalled_after_s` (or unknown); their ids."""
         now = time.time()
+        stalled = ("state = 'running' AND (worker_id IS NULL OR worker_id NOT IN"
+                   " (SELECT id FROM workers WHERE last_heartbeat >= ?))")
         with self._transaction() as db:
             # A superseded job that was interrupted is not worth resuming: its successor is queued.
-            db.execute(
-                "UPDATE jobs SET state = 'cancelled', finished_at = ?, detail = cancel_reason"
-                " WHERE state = 'running' AND cancel_requested = 1",
-                (now,),
-            )
-            cursor = db.execute("UPDATE jobs SET state = 'queued', started_at = NULL WHERE state = 'running'")
-            return cursor.rowcount
+            db.execute(f"UPDATE jobs SET state = 'cancelled', finished_at = ?, detail = cancel_reason"
+                       f" WHERE cancel_requested = 1 AND {stalled}", (now, now - stalled_after_s))
+            ids = [row["id"] for row in db.execute(f"SELECT id FROM jobs WHERE {stalled} ORDER BY id",
+                                                   (now - stalled_after_s,))]
+            db.executemany("UPDATE jobs SET state = 'queued', started_at = NULL, worker_id = NULL,"
+                           " restarts = restarts + 1 WHERE id = ?", [(job_id,) for job_id in ids])
+            db.execute("DELETE FROM workers WHERE last_heartbeat < ?", (now - stalled_after_s,))
+        return ids
+
+    def requeue_interrupted(self) -> int:
+        """At start-up: queue again the jobs left running by a worker that is gone; how many."""
+        return len(self.recover_stalled(STALLED_AFTER_S))
 
     def recent(self, limit: int = 50, *, state: str | None = None, repo: str | None = None) -> list[Job]:
         """The newest jobs first, optionally only those in one state and/or of one repository."""
@@ -386,21 +454,42 @@ def _job_from_row(row: sqlite3.Row) -> Job:
     return Job(**{key: row[key] for key in row.keys()})
 
 
-def queue_from_url(database_url: str) -> SqliteQueue:
-    """Open the queue named by AGENTCODER_DATABASE_URL (sqlite:///relative.db or sqlite:////abs.db)."""
-    if database_url.startswith(("postgresql://", "postgres://", "postgresql+")):
-        raise ConfigError(
-            "AGENTCODER_DATABASE_URL: a postgresql:// URL needs the distributed engine, which comes with the"
-            " `postgres` extra (pip install 'agentcoder[postgres]') and is not wired up yet;"
-            " use sqlite:///agentcoder.db for the embedded queue"
-        )
+def queue_from_url(database_url: str) -> JobQueue:
+    """Open the queue named by AGENTCODER_DATABASE_URL: sqlite:///file.db (embedded) or postgresql://… (scale-out).
+
+    A postgresql:// database gets its schema brought up to date first (see `agentcoder migrate`).
+    """
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from bot.app.pg_queue import open_pg_queue  # only the scale-out engine needs psycopg and procrastinate
+
+        return open_pg_queue(database_url)
     prefix = "sqlite:///"
     if not database_url.startswith(prefix) or database_url == prefix:
         raise ConfigError(
-            "AGENTCODER_DATABASE_URL: expected sqlite:///relative.db or sqlite:////absolute/path.db"
+            "AGENTCODER_DATABASE_URL: expected sqlite:///relative.db, sqlite:////absolute/path.db"
+            " or postgresql://user:password@host:5432/database"
         )
     path = database_url[len(prefix):]
     try:
         return SqliteQueue(path)
     except sqlite3.Error as exc:
         raise ConfigError(f"AGENTCODER_DATABASE_URL: cannot open the SQLite file {path}: {exc}") from exc
+
+
+def migrate_database(database_url: str) -> list[str]:
+    """Create or update the schema of the store AGENTCODER_DATABASE_URL names; what was applied."""
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from bot.app.pg_queue import migrate_pg
+
+        return migrate_pg(database_url)
+    queue = queue_from_url(database_url)  # the embedded store updates its schema when opened
+    queue.close()
+    return []
+
+
+def database_label(database_url: str) -> str:
+    """The URL as it may be shown in logs and messages: any password replaced by ***."""
+    parts = urlsplit(database_url)
+    if parts.password is None:
+        return database_url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))

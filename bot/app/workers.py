@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from bot.app.queue import Job, JobQueue, JobResult
+from bot.app.queue import STALLED_AFTER_S, Job, JobQueue, JobResult
 from bot.redact import describe_error
 
 log = logging.getLogger(__name__)
@@ -21,9 +21,17 @@ Handler = Callable[[Job, Callable[[], bool]], JobResult]
 
 
 class WorkerPool:
-    """Threads that claim jobs, run the handler, and record how each job ended."""
+    """Threads that claim jobs, run the handler, and record how each job ended.
 
-    def __init__(self, queue: JobQueue, handler: Handler, concurrency: int, poll_interval_s: float = 0.2,
+    The pool registers as one worker of the queue and sends its heartbeat every `heartbeat_s`; it also
+    queues again the jobs of workers silent for `stalled_after_s` (killed, power cut), so such a job
+    runs again within about `stalled_after_s + 2 * heartbeat_s`. When the database cannot be reached it
+    says so once, retries with exponential backoff, and says when it is back; a finished job's result
+    is kept until it can be recorded.
+    """
+
+    def __init__(self, queue: JobQueue, handler: Handler, concurrency: int, poll_interval_s: float = 0.2, *,
+                 heartbeat_s: float = 5.0, stalled_after_s: float = STALLED_AFTER_S, max_backoff_s: float = 30.0,
                  on_finished: Callable[[Job, str, JobResult], None] | None = None):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -32,21 +40,35 @@ class WorkerPool:
         self._concurrency = concurrency
         self._poll_interval_s = poll_interval_s
         self._on_finished = on_finished
+        self._heartbeat_s = heartbeat_s
+        self._stalled_after_s = stalled_after_s
+        self._max_backoff_s = max_backoff_s
         self._stop = threading.Event()
         self._wake = threading.Condition()
         self._threads: list[threading.Thread] = []
+        self._maintainer: threading.Thread | None = None
+        self.worker_id: int | None = None
+        self._running: dict[int, int] = {}  # thread id → job id
+        self._health = threading.Lock()
+        self._outage_since: float | None = None
+        self._connected_since = time.monotonic()
+        self._backoff_s = 0.0
 
     def start(self) -> None:
-        """Start the worker threads; they run until stop()."""
+        """Register with the queue and start the worker threads; they run until stop()."""
         if self._threads:
             raise RuntimeError("the worker pool is already running")
         self._stop.clear()
+        self.worker_id = self._queue.register_worker()
+        self._connected_since = time.monotonic()
         self._threads = [
             threading.Thread(target=self._work, name=f"agentcoder-worker-{n}", daemon=True)
             for n in range(self._concurrency)
         ]
-        for thread in self._threads:
+        self._maintainer = threading.Thread(target=self._maintain, name="agentcoder-heartbeat", daemon=True)
+        for thread in [*self._threads, self._maintainer]:
             thread.start()
+        log.info("worker %s started: %d job(s) at a time", self.worker_id, self._concurrency)
 
     def wake(self) -> None:
         """Tell idle workers a job was queued, so they need not wait for the next poll."""
@@ -54,10 +76,10 @@ class WorkerPool:
             self._wake.notify_all()
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Stop claiming, wait for running jobs up to `timeout`; True when all threads ended.
+        """Stop claiming and wait for running jobs up to `timeout`; True when all of them ended.
 
-        A job still running after the timeout stays `running` in the queue and is taken up
-        again by requeue_interrupted() at the next start.
+        A job still running after the timeout is handed back: queued again (its restart counted) for
+        another worker, so a graceful shutdown never strands a job.
         """
         self._stop.set()
         self.wake()
@@ -65,6 +87,23 @@ class WorkerPool:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         stopped = not any(thread.is_alive() for thread in self._threads)
+        if self.worker_id is not None:
+            for job_id in list(self._running.values()):
+                try:
+                    if self._queue.hand_back(job_id, self.worker_id):
+                        log.warning("job %s still running at shutdown: handed back to the queue", job_id)
+                except Exception as exc:  # the database is away: the job is recovered once this worker is silent
+                    log.error("could not hand back job %s: %s", job_id, describe_error(exc))
+        if self._maintainer is not None:
+            self._maintainer.join(max(0.0, deadline - time.monotonic()) + 1.0)
+            self._maintainer = None
+        if self.worker_id is not None:
+            try:
+                self._queue.unregister_worker(self.worker_id)
+            except Exception as exc:
+                log.error("could not unregister worker %s: %s", self.worker_id, describe_error(exc))
+            log.info("worker %s stopped", self.worker_id)
+            self.worker_id = None
         self._threads = []
         return stopped
 
@@ -86,38 +125,108 @@ class WorkerPool:
             raise TimeoutError(f"jobs still running after {timeout} s")
         return sum(counts)
 
+    # -- the threads -------------------------------------------------------------------------------
+
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
                 ran = self._run_one()
-            except Exception as exc:  # the queue itself failed (disk full, locked file): keep serving
-                log.error("worker could not use the job queue: %s", describe_error(exc))
-                ran = False
+                pause = self._poll_interval_s
+            except Exception as exc:  # the queue itself failed (database away, disk full): keep serving
+                ran, pause = False, self._database_failed(exc)
             if not ran:
                 with self._wake:
                     if not self._stop.is_set():
-                        self._wake.wait(self._poll_interval_s)
+                        self._wake.wait(pause)
+
+    def _maintain(self) -> None:
+        """Heartbeat, and recovery of the jobs of dead workers, until stop()."""
+        # No backoff here: one cheap query per heartbeat, so that after an outage this worker proves it is alive
+        # well before the others may judge it dead (they wait `stalled_after_s` after their own reconnection).
+        while not self._stop.wait(self._heartbeat_s):
+            try:
+                assert self.worker_id is not None
+                self._queue.heartbeat(self.worker_id)
+                self._database_ok()
+                # After an outage, give the other workers time to send a heartbeat before judging them.
+                if time.monotonic() - self._connected_since >= self._stalled_after_s:
+                    for job_id in self._queue.recover_stalled(self._stalled_after_s):
+                        log.warning("job %s was running on a worker that stopped answering: queued again", job_id)
+            except Exception as exc:
+                self._database_failed(exc)
 
     def _run_one(self) -> bool:
-        job = self._queue.claim()
+        worker_id = self.worker_id  # stop() forgets it; this job's result is still recorded as this worker's
+        job = self._queue.claim(worker_id)
         if job is None:
             return False
+        self._database_ok()
         assert job.id is not None
         job_id = job.id
-        log.info("job %s started: %s #%s (%s)", job_id, job.repo, job.issue_number, job.trigger)
+        self._running[threading.get_ident()] = job_id
+        log.info("job %s started: %s #%s (%s)%s", job_id, job.repo, job.issue_number, job.trigger,
+                 f", restart {job.restarts}" if job.restarts else "")
         try:
-            result = self._handler(job, lambda: self._queue.is_cancelled(job_id))
-            state = "done"
-        except Exception as exc:
-            result = JobResult(describe_error(exc))
-            state = "failed"
-            log.error("job %s failed: %s", job_id, result.detail)
-        if self._queue.is_cancelled(job_id):
-            state = "cancelled"
-        if result.outcome is not None:
-            self._queue.record_outcome(job_id, result.outcome)
-        self._queue.finish(job_id, state, result.detail, result.stop)
-        log.info("job %s %s", job_id, state)
-        if self._on_finished is not None:
-            self._on_finished(job, state, result)
+            try:
+                result = self._handler(job, lambda: self._is_cancelled(job_id))
+                state = "done"
+            except Exception as exc:
+                result = JobResult(describe_error(exc))
+                state = "failed"
+                log.error("job %s failed: %s", job_id, result.detail)
+            if self._is_cancelled(job_id):
+                state = "cancelled"
+            if self._record(job_id, state, result, worker_id) and self._on_finished is not None:
+                self._on_finished(job, state, result)
+        finally:
+            self._running.pop(threading.get_ident(), None)
         return True
+
+    def _is_cancelled(self, job_id: int) -> bool:
+        try:
+            return self._queue.is_cancelled(job_id)
+        except Exception as exc:  # a database outage is no reason to stop a job
+            self._database_failed(exc)
+            return False
+
+    def _record(self, job_id: int, state: str, result: JobResult, worker_id: int | None) -> bool:
+        """Record how a job ended, waiting out a database outage rather than losing the result; False when
+        the job was meanwhile handed to another worker (this run's result is dropped)."""
+        while True:
+            try:
+                if result.outcome is not None:
+                    self._queue.record_outcome(job_id, result.outcome)
+                recorded = self._queue.finish(job_id, state, result.detail, result.stop, worker_id=worker_id)
+                break
+            except KeyError:
+                raise
+            except Exception as exc:
+                time.sleep(self._database_failed(exc))
+        self._database_ok()
+        if recorded:
+            log.info("job %s %s", job_id, state)
+        else:
+            log.warning("job %s was handed to another worker while this one could not reach the database;"
+                        " this run's result (%s) is dropped", job_id, state)
+        return recorded
+
+    # -- database health ---------------------------------------------------------------------------
+
+    def _database_failed(self, exc: Exception) -> float:
+        """Note a failed call; how long to wait before the next (exponential backoff, logged once an outage)."""
+        with self._health:
+            if self._outage_since is None:
+                self._outage_since = time.monotonic()
+                self._backoff_s = 0.5
+                log.error("lost the job database (%s); retrying with backoff", describe_error(exc))
+            else:
+                self._backoff_s = min(self._backoff_s * 2, self._max_backoff_s)
+                log.warning("job database still unreachable; retrying in %.1f s", self._backoff_s)
+            return self._backoff_s
+
+    def _database_ok(self) -> None:
+        with self._health:
+            if self._outage_since is not None:
+                log.warning("reconnected to the job database after %.1f s", time.monotonic() - self._outage_since)
+                self._outage_since = None
+                self._connected_since = time.monotonic()

@@ -30,5 +30,5 @@ def run_bench(args, settings, sandbox: Sandbox, make_loop: LoopMaker | None,
     agent_prompt(every_task[0], args.show_tests)  # checks --show-tests
     tasks = every_task[: args.limit] if args.limit is not None else every_task
     report = run_agents(args.benchmark, tasks, sandbox, settings.sandbox_image, make_loop,
-                        show_tests=args.show_tests, parallel=settings.concurrent_jobs, progress=progress)
+                        show_tests=args.show_tests, parallel=max(1, settings.concurrent_jobs), progress=progress)
     return report if args.json else format_agents_report(report)
