@@ -224,8 +224,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder serve`: the webhook edge and (unless AGENTCODER_CONCURRENT_JOBS=0) workers, until SIGTERM."""
     import uvicorn
 
-    _configure_logging()
     service = _service(settings)
+    _configure_logging()  # after start-up, whose errors stay one line
     if service.pool is not None:
         service.pool.start()
     jobs = (f"running {settings.concurrent_jobs} job(s) at a time" if service.pool is not None
@@ -249,8 +249,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if settings.concurrent_jobs < 1:
         raise UsageError("AGENTCODER_CONCURRENT_JOBS: `agentcoder worker` needs at least 1 job at a time")
-    _configure_logging()
     service = _service(settings, recover=False)
+    _configure_logging()  # after start-up, whose errors stay one line
     assert service.pool is not None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -283,6 +283,7 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The worker pool says once that the database is away and when it is back; psycopg's pool would repeat it.
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per GitHub and model request otherwise
 
 
 def _service(settings: Settings, recover: bool = True):

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     concurrent_jobs: int = 2  # 0: `serve` takes deliveries but runs no jobs (workers elsewhere do)
     worker_heartbeat_s: float = 5.0
     worker_stalled_after_s: float = 30.0  # a worker silent this long is taken for dead; its job runs again
-    shutdown_grace_s: float = 60.0  # on SIGTERM, how long running jobs may finish before they are handed back
+    shutdown_grace_s: float = 30.0  # on SIGTERM, how long running jobs may finish before they are handed back
 
     # Sandbox
     sandbox_image: str = "agentcoder-sandbox:bookworm-2"
