@@ -9,12 +9,17 @@ instructions: |             # extra text for both agents
   Keep the public API backwards compatible.
 protected_paths:            # globs the programmer may not edit
   - docs/**
+workflow_paths:             # workflows the programmer may edit (the App also needs the workflows permission)
+  - .github/workflows/docs.yml
 ```
+
+The operator's limits are upper bounds: a `timeout` above the operator's is cut down to it.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,10 +43,15 @@ class RepoConfig:
     timeout_s: float | None = None
     instructions: str = ""
     protected_paths: tuple[str, ...] = field(default_factory=tuple)
+    workflow_paths: tuple[str, ...] = field(default_factory=tuple)
 
     def is_protected(self, path: str) -> bool:
         """True when the programmer may not edit this repository-relative path."""
         return any(fnmatch.fnmatch(path, pattern) for pattern in self.protected_paths)
+
+    def timeout_within(self, operator_timeout_s: float) -> float:
+        """The timeout of one test run: the repository's, but never more than the operator's."""
+        return min(self.timeout_s or operator_timeout_s, operator_timeout_s)
 
 
 def _strings(value: object, key: str) -> tuple[str, ...]:
@@ -64,14 +74,15 @@ def parse_repo_config(text: str) -> RepoConfig:
         return RepoConfig()
     if not isinstance(data, dict):
         raise RepoConfigError(f"{FILE_NAME} must be a mapping of settings")
-    known = {"setup", "test_command", "timeout", "instructions", "protected_paths"}
+    known = {"setup", "test_command", "timeout", "instructions", "protected_paths", "workflow_paths"}
     unknown = sorted(set(map(str, data)) - known)
     if unknown:
         # Name the keys (shortened, printable only) but never quote the file's values.
         names = ", ".join(repr("".join(ch for ch in name[:40] if ch.isprintable())) for name in unknown[:5])
         raise RepoConfigError(f"{FILE_NAME}: unknown setting(s) {names}; known: {', '.join(sorted(known))}")
     timeout = data.get("timeout")
-    if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0):
+    if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
+                                or not math.isfinite(timeout) or timeout <= 0):
         raise RepoConfigError(f"{FILE_NAME}: 'timeout' must be a positive number of seconds")
     test_command = data.get("test_command", DEFAULT_TEST_COMMAND)
     if not isinstance(test_command, str) or not test_command.strip():
@@ -85,6 +96,7 @@ def parse_repo_config(text: str) -> RepoConfig:
         timeout_s=float(timeout) if timeout is not None else None,
         instructions=instructions,
         protected_paths=_strings(data.get("protected_paths", []), "protected_paths"),
+        workflow_paths=_strings(data.get("workflow_paths", []), "workflow_paths"),
     )
 
 

@@ -30,6 +30,22 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 DELIVERY_HEADER = "X-GitHub-Delivery"
 EVENT_HEADER = "X-GitHub-Event"
 MAX_JOBS_LISTED = 500
+# GitHub caps webhook payloads at 25 MB; anything larger is not GitHub's, and is never read whole.
+MAX_BODY_BYTES = 25 * 2**20
+
+
+async def read_bounded(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as `Content-Length` or the bytes streamed so far pass `limit`."""
+    declared = request.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def create_app(
@@ -85,8 +101,12 @@ def create_app(
     @app.post("/webhooks")
     async def receive_webhook(request: Request) -> JSONResponse:
         """GitHub's deliveries: 202 when a job was queued, 200 when ignored or a duplicate."""
-        body = await request.body()
         event = request.headers.get(EVENT_HEADER, "")
+        body = await read_bounded(request, MAX_BODY_BYTES)
+        if body is None:
+            metrics.delivery(event, "too_large")
+            return JSONResponse({"error": f"the body is larger than GitHub's {MAX_BODY_BYTES // 2**20} MB limit"},
+                                status_code=413)
         if not signature.is_valid(secret, body, request.headers.get(SIGNATURE_HEADER)):
             metrics.delivery(event, "unauthorized")
             return JSONResponse({"error": f"missing or wrong {SIGNATURE_HEADER}"}, status_code=401)

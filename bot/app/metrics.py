@@ -54,7 +54,7 @@ class Metrics:
             r.register(_JobsByState(count_by_state))
 
     def delivery(self, event: str, outcome: str) -> None:
-        """Count one webhook delivery (outcome: queued, ignored, duplicate, unauthorized, bad_request, error)."""
+        """Count one webhook delivery (outcome: queued, ignored, duplicate, unauthorized, too_large, bad_request, error)."""
         self.deliveries.labels(event or "unknown", outcome).inc()
 
     def job_finished(self, job: Job, state: str, result: JobResult, finished_at: float | None = None) -> None:

@@ -240,11 +240,26 @@ def normalize_path(path: str) -> tuple[str, str | None]:
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if ".." in parts:
         return path, f"{path} points outside the repository ('..' is not allowed); use a path inside it."
-    if ".git" in parts:
+    lookalike = next((part for part in parts if _is_dot_git(part)), None)
+    if lookalike == ".git":
         return path, f"{path} is inside .git/, which may not be edited."
+    if lookalike is not None:
+        return path, f"{path} is inside .git/ ({lookalike!r} is the same as .git to git), which may not be edited."
     if path.endswith("/") or not parts:
         return path, f"{path} names a directory, not a file."
     return "/".join(parts), None
+
+
+# Code points HFS+ ignores in names, so that `.g\u200cit` is `.git` there (git's is_hfs_dotgit).
+_HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
+
+
+def _is_dot_git(part: str) -> bool:
+    """True for `.git` and what git refuses as it on some filesystem: any case, NTFS's trailing dots,
+    spaces, short name and stream suffix, and HFS+'s ignored code points."""
+    name = part.translate(_HFS_IGNORED).casefold()
+    name = name.split(":", 1)[0].rstrip(". ")
+    return name in (".git", "git~1")
 
 
 def _as_lines(text: str) -> str:
@@ -436,12 +451,21 @@ def _quoted(lines: list[str]) -> str:
     return text
 
 
-def describe_problems(problems: list[str]) -> str:
-    """Render problems as the feedback text for the model's next turn ("" when there are none)."""
+def describe_problems(problems: list[str], *, max_shown: int = 10, max_chars: int = 12_000) -> str:
+    """Render problems as the feedback text for the model's next turn ("" when there are none), within bounds."""
     if not problems:
         return ""
     count = len(problems)
-    sections = [f"## Problem {number} of {count}\n{problem}" for number, problem in enumerate(problems, 1)]
+    sections: list[str] = []
+    used = 0
+    for number, problem in enumerate(problems[:max_shown], 1):
+        section = f"## Problem {number} of {count}\n{problem}"
+        if sections and used + len(section) > max_chars:
+            break
+        sections.append(section[:max_chars])
+        used += len(section)
+    if len(sections) < count:
+        sections.append(f"({count - len(sections)} more problems not shown: fix the ones above first.)")
     return (
         f"{'1 problem' if count == 1 else f'{count} problems'} with your SEARCH/REPLACE blocks:\n\n"
         + "\n\n".join(sections)

@@ -7,7 +7,10 @@ the one git command that needs it (`GIT_CONFIG_COUNT`), never in argv, the remot
 from __future__ import annotations
 
 import base64
+import errno
+import os
 import re
+import stat
 import shutil
 import tempfile
 import unicodedata
@@ -154,17 +157,45 @@ class Workspace:
     # -- files ----------------------------------------------------------------------------
 
     def files(self) -> list[str]:
-        """Tracked and new (untracked, not ignored) files, sorted."""
+        """Tracked and new (untracked, not ignored) regular files, sorted; symlinks and what lies behind them are left out."""
         tracked = self.repo.git.ls_files("-z", "--cached", "--others", "--exclude-standard").split("\0")
-        return sorted({path for path in tracked if path and (self.path / path).is_file()})
+        return sorted({path for path in tracked if path and self._regular(path)})
+
+    def opaque(self, relative: str) -> str | None:
+        """Why the bot may not look into or write `relative` (a symlink on its way), or None."""
+        current = self.path
+        for part in relative.split("/"):
+            current = current / part
+            try:
+                mode = os.lstat(current).st_mode
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                return f"it cannot be inspected ({exc.strerror})"
+            if stat.S_ISLNK(mode):
+                return ("it is a symbolic link" if current == self.path / relative
+                        else f"{current.relative_to(self.path)} on its way is a symbolic link") + \
+                    ", which AgentCoder never reads or writes through"
+        return None
+
+    def _regular(self, relative: str) -> bool:
+        try:
+            return self.opaque(relative) is None and stat.S_ISREG(os.lstat(self.path / relative).st_mode)
+        except OSError:
+            return False
 
     def read(self, relative: str) -> str | None:
-        """A text file's content; None when it is missing, binary or too large to be a source file."""
-        path = self.path / relative
-        if not path.is_file() or path.stat().st_size > MAX_TEXT_FILE_BYTES:
+        """A text file's content; None when it is missing, binary, too large, or not a regular file (a symlink)."""
+        try:
+            fd = self._open(relative, os.O_RDONLY)
+        except OSError:
             return None
-        data = path.read_bytes()
-        if b"\0" in data:
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_TEXT_FILE_BYTES:
+                return None
+            data = handle.read(MAX_TEXT_FILE_BYTES + 1)
+        if len(data) > MAX_TEXT_FILE_BYTES or b"\0" in data:
             return None
         try:
             return data.decode("utf-8")
@@ -193,10 +224,36 @@ class Workspace:
         return text, None
 
     def write(self, relative: str, text: str) -> None:
-        """Write a file inside the working copy."""
-        path = self.path / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        """Write a file inside the working copy, never through a symlink (WorkspaceError names the refusal)."""
+        try:
+            fd = self._open(relative, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, create_parents=True)
+        except OSError as exc:
+            reason = self.opaque(relative) or exc.strerror
+            raise WorkspaceError(f"{relative} cannot be written: {reason}") from None
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+
+    def _open(self, relative: str, flags: int, *, create_parents: bool = False) -> int:
+        """Open a path below the working copy one component at a time, refusing every symlink (ELOOP)."""
+        parts = [part for part in relative.split("/") if part]
+        if not parts or any(part in (".", "..") for part in parts):
+            raise OSError(errno.EINVAL, "not a path inside the working copy")
+        directory = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for part in parts[:-1]:
+                try:
+                    child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
+                except FileNotFoundError:
+                    if not create_parents:
+                        raise
+                    os.mkdir(part, dir_fd=directory)
+                    child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory)
+                os.close(directory)
+                directory = child
+            # O_NONBLOCK: a FIFO in the repository must not hang the job; it is refused as not regular.
+            return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644, dir_fd=directory)
+        finally:
+            os.close(directory)
 
     def delete(self, relative: str) -> None:
         """Remove a file from the working copy, if it is there."""
@@ -217,6 +274,18 @@ class Workspace:
 
     # -- history --------------------------------------------------------------------------
 
+    def committed_text(self, ref: str, relative: str, max_bytes: int = MAX_TEXT_FILE_BYTES) -> str | None:
+        """A regular file's text as committed at `ref` (not the working copy); None when it is not there."""
+        listing = self.repo.git.ls_tree("-z", "--full-tree", ref, "--", relative).split("\0")[0]
+        if not listing:
+            return None
+        mode, kind, sha = listing.split("\t", 1)[0].split()
+        if kind != "blob" or mode not in ("100644", "100755"):
+            raise WorkspaceError(f"{relative} at {ref} must be a regular file, not a symbolic link or a directory")
+        if int(self.repo.git.cat_file("-s", sha)) > max_bytes:
+            raise WorkspaceError(f"{relative} at {ref} is larger than {max_bytes // 1024} KiB")
+        return self.repo.odb.stream(bytes.fromhex(sha)).read().decode("utf-8", errors="replace")
+
     def head(self) -> str:
         """The current commit's sha."""
         return self.repo.head.commit.hexsha
@@ -224,7 +293,8 @@ class Workspace:
     def changed_files(self, since: str) -> list[str]:
         """Files that differ from commit `since`, including new ones."""
         self.repo.git.add(A=True)
-        names = self.repo.git.diff("--cached", "--name-only", since).splitlines()
+        # -z: names as they are (a non-ASCII name would otherwise come back quoted and escaped).
+        names = self.repo.git.diff("--cached", "--name-only", "-z", since).split("\0")
         return sorted(name for name in names if name)
 
     def diff(self, since: str, paths: list[str]) -> str:

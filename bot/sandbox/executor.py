@@ -108,7 +108,7 @@ class Sandbox:
         of the checkout inside the container, never written to the host checkout.
         """
         image = image or self.environment_image(repo, config)
-        timeout_s = config.timeout_s or self.timeout_s
+        timeout_s = config.timeout_within(self.timeout_s)  # the operator's limit is an upper bound
         command = config.test_command + "".join(f" {shlex.quote(node)}" for node in selection)
         archive = Archive()
         archive.add_tree(repo, "workspace")
