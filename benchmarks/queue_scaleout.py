@@ -36,7 +36,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.app.queue import FINAL_STATES, queue_from_url
+from bot.app.engines import queue_from_url
+from bot.app.queue import FINAL_STATES
 from bot.config import load_settings
 from bot.dev.github.standin import GitHubStandin
 from bot.dev.openai_server import ScriptedOpenAI
@@ -135,7 +136,8 @@ def run_app(database_url: str, processes: int, per_process: int, jobs: int, scra
 
 QUEUE_WORKER = textwrap.dedent("""
     import sys, threading, time
-    from bot.app.queue import JobResult, queue_from_url
+    from bot.app.queue import JobResult
+    from bot.app.engines import queue_from_url
     from bot.app.workers import WorkerPool
 
     url, concurrency, work_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])

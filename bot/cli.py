@@ -269,7 +269,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder migrate`: bring the job database's schema up to date (safe to run again)."""
-    from bot.app.queue import database_label, migrate_database
+    from bot.app.engines import migrate_database
+    from bot.app.queue import database_label
 
     applied = migrate_database(settings.database_url)
     where = database_label(settings.database_url)

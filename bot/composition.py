@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from bot.app.engines import queue_from_url
 from bot.app.handler import JobHandler, LoopFactory
 from bot.app.metrics import MeteredModel, MeteredSandbox, Metrics
-from bot.app.queue import JobQueue, queue_from_url
+from bot.app.queue import JobQueue
 from bot.app.workers import WorkerPool
 from bot.config import ConfigError, Settings
 from bot.loop.agent_loop import AgentLoop, LoopLimits

@@ -10,7 +10,14 @@ import re
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 PRICES_EXAMPLE = '{"gpt-4o-mini": {"input": 0.15, "output": 0.60}}'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bot.loop.context import SourceFile, build_context, repository_map, Outlines
+from bot.loop.context import Outlines, SourceFile, build_context, repository_map
 from bot.loop.ranking import Query, frame_matches
 from bot.loop.symbols import outline, render_view
 

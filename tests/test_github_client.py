@@ -6,8 +6,17 @@ import time
 import pytest
 
 from bot.dev.github.standin import GitHubStandin
-from bot.outside.github import (JOB_PERMISSIONS, MAX_BODY, TOKEN_REFRESH_MARGIN_S, Failure, GitHubApp, GitHubError,
-                                RetryPolicy, links_issue, retry_until_reachable)
+from bot.outside.github import (
+    JOB_PERMISSIONS,
+    MAX_BODY,
+    TOKEN_REFRESH_MARGIN_S,
+    Failure,
+    GitHubApp,
+    GitHubError,
+    RetryPolicy,
+    links_issue,
+    retry_until_reachable,
+)
 from bot.outside.workspace import Workspace
 from bot.redact import describe_error, redact
 from tests.conftest import make_repo

@@ -5,13 +5,11 @@ credentials then work against the same GitHub."""
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx

@@ -11,10 +11,9 @@ import subprocess
 import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-
-import githubkit.exception
 from pathlib import Path
 
+import githubkit.exception
 import githubkit.webhooks
 import httpx
 import jwt

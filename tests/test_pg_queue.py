@@ -14,8 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.app.engines import queue_from_url
 from bot.app.pg_schema import migrate
-from bot.app.queue import Job, JobResult, queue_from_url
+from bot.app.queue import Job, JobResult
 from bot.app.workers import WorkerPool
 from bot.config import ConfigError
 

@@ -18,7 +18,8 @@ import time
 import httpx
 import pytest
 
-from bot.app.queue import Job, JobResult, queue_from_url
+from bot.app.engines import queue_from_url
+from bot.app.queue import Job, JobResult
 from bot.app.workers import WorkerPool
 from bot.config import load_settings
 from bot.dev.serving import ThreadedServer
@@ -171,7 +172,7 @@ def test_two_workers_racing_for_one_job_one_wins(database_url, queue):
 
 DEAD_WORKER = textwrap.dedent("""
     import sys, threading
-    from bot.app.queue import queue_from_url
+    from bot.app.engines import queue_from_url
     from bot.app.workers import WorkerPool
 
     def handler(job, is_cancelled):

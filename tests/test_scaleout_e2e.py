@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.app.queue import FINAL_STATES, queue_from_url
+from bot.app.engines import queue_from_url
+from bot.app.queue import FINAL_STATES
 from bot.dev.github.standin import GitHubStandin
 from bot.dev.openai_server import Fault, ScriptedOpenAI
 from bot.outside.workspace import Workspace

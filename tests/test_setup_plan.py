@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.sandbox.environment import CachedImage, SetupOptions, environment_key, images_to_prune
+from bot.sandbox.environment import (
+    CachedImage,
+    SetupOptions,
+    environment_key,
+    images_to_prune,
+)
 from bot.sandbox.setup_plan import plan_setup
 from tests.conftest import make_repo
 

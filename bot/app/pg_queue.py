@@ -15,14 +15,23 @@ import time
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 from procrastinate import SyncPsycopgConnector, sql
-from procrastinate.manager import JobManager
 from procrastinate import jobs as procrastinate_jobs
+from procrastinate.manager import JobManager
+from psycopg.types.json import Jsonb
 
 from bot.app.pg_schema import SchemaError, migrate
-from bot.app.queue import (DELIVERY_RETENTION_S, FINAL_STATES, PROGRESS_MESSAGE_CHARS, PROGRESS_MESSAGES_KEPT,
-                           STALLED_AFTER_S, Job, JobRecord, JobTotals, database_label)
+from bot.app.queue import (
+    DELIVERY_RETENTION_S,
+    FINAL_STATES,
+    PROGRESS_MESSAGE_CHARS,
+    PROGRESS_MESSAGES_KEPT,
+    STALLED_AFTER_S,
+    Job,
+    JobRecord,
+    JobTotals,
+    database_label,
+)
 from bot.config import ConfigError
 
 QUEUE_NAME = "agentcoder"

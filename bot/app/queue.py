@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from bot.config import ConfigError
-
 FINAL_STATES = ("done", "failed", "cancelled")
 # GitHub may redeliver days later (manual redelivery); older delivery ids are forgotten.
 DELIVERY_RETENTION_S = 30 * 24 * 3600
@@ -452,39 +450,6 @@ class _Transaction:
 
 def _job_from_row(row: sqlite3.Row) -> Job:
     return Job(**{key: row[key] for key in row.keys()})
-
-
-def queue_from_url(database_url: str) -> JobQueue:
-    """Open the queue named by AGENTCODER_DATABASE_URL: sqlite:///file.db (embedded) or postgresql://… (scale-out).
-
-    A postgresql:// database gets its schema brought up to date first (see `agentcoder migrate`).
-    """
-    if database_url.startswith(("postgresql://", "postgres://")):
-        from bot.app.pg_queue import open_pg_queue  # only the scale-out engine needs psycopg and procrastinate
-
-        return open_pg_queue(database_url)
-    prefix = "sqlite:///"
-    if not database_url.startswith(prefix) or database_url == prefix:
-        raise ConfigError(
-            "AGENTCODER_DATABASE_URL: expected sqlite:///relative.db, sqlite:////absolute/path.db"
-            " or postgresql://user:password@host:5432/database"
-        )
-    path = database_url[len(prefix):]
-    try:
-        return SqliteQueue(path)
-    except sqlite3.Error as exc:
-        raise ConfigError(f"AGENTCODER_DATABASE_URL: cannot open the SQLite file {path}: {exc}") from exc
-
-
-def migrate_database(database_url: str) -> list[str]:
-    """Create or update the schema of the store AGENTCODER_DATABASE_URL names; what was applied."""
-    if database_url.startswith(("postgresql://", "postgres://")):
-        from bot.app.pg_queue import migrate_pg
-
-        return migrate_pg(database_url)
-    queue = queue_from_url(database_url)  # the embedded store updates its schema when opened
-    queue.close()
-    return []
 
 
 def database_label(database_url: str) -> str:

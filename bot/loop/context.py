@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.loop.ranking import Query, RankedFile, Ranker, own_lines
-from bot.loop.symbols import Outline, interfaces, outline as parse_outline, render_view, skeleton_ranges
+from bot.loop.symbols import Outline, interfaces, render_view, skeleton_ranges
+from bot.loop.symbols import outline as parse_outline
 
 MAP_SHARE = 0.25  # of the context budget, for the repository map
 MAX_SHOWN_FILES = 8

@@ -10,7 +10,14 @@ import ast
 import re
 from dataclasses import dataclass
 
-from bot.loop.context import Context, Focus, Snippet, SourceFile, build_context, is_test_path
+from bot.loop.context import (
+    Context,
+    Focus,
+    Snippet,
+    SourceFile,
+    build_context,
+    is_test_path,
+)
 from bot.loop.symbols import render_view
 
 CODE_SHARE, FIXTURE_SHARE = 0.55, 0.15  # of the budget; the rest is for example tests

@@ -10,8 +10,8 @@ import base64
 import errno
 import os
 import re
-import stat
 import shutil
+import stat
 import tempfile
 import unicodedata
 from collections.abc import Iterator

@@ -21,7 +21,12 @@ import docker.errors
 
 from bot.repo_config import RepoConfig
 from bot.sandbox.archives import Archive
-from bot.sandbox.containers import ContainerLimits, SandboxUnavailable, locked_down, run_container
+from bot.sandbox.containers import (
+    ContainerLimits,
+    SandboxUnavailable,
+    locked_down,
+    run_container,
+)
 from bot.sandbox.environment import GENERATED_DIR, EnvironmentImages, SetupOptions
 from bot.sandbox.results import ReportReader, RunResult, SetupFailed
 from bot.sandbox.verdict import judge

@@ -6,11 +6,12 @@ import json
 import secrets
 from datetime import timedelta
 from pathlib import Path
-
 from urllib.parse import parse_qs, urlencode
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import Request
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from bot.dev.github import bare, hooks
 from bot.dev.github.api import Fault, Faults, build_api
@@ -18,9 +19,6 @@ from bot.dev.github.hooks import Delivery
 from bot.dev.github.render import APP_PERMISSIONS, Renderer
 from bot.dev.github.smarthttp import GitSmartHTTP
 from bot.dev.github.store import Store
-from fastapi import Request
-from fastapi.responses import JSONResponse, RedirectResponse
-
 from bot.dev.serving import ThreadedServer
 
 APP_OWNER = "octo-org"
