@@ -77,10 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder check PATH`: the repository's suite in the sandbox, summarised."""
-    from bot import composition
     from bot.repo_config import RepoConfigError, load_repo_config
-    from bot.sandbox.executor import SetupFailed
-    from bot.sandbox.summary import format_run
 
     repo = args.path
     if not repo.is_dir():
@@ -89,6 +86,11 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         config = load_repo_config(repo)
     except RepoConfigError as exc:
         raise UsageError(str(exc)) from exc
+    # Imported only now: a bad path or config is refused before the second the App's modules take to import.
+    from bot import composition
+    from bot.sandbox.executor import SetupFailed
+    from bot.sandbox.summary import format_run
+
     sandbox = composition.build_sandbox(settings)
     try:
         result = sandbox.run_tests(repo, config)
@@ -113,10 +115,7 @@ def _progress(message: object) -> None:
 
 def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder fix PATH`: the whole loop on a local checkout; the result lands on a new branch."""
-    from bot import composition
-    from bot.app.reports import markdown_log
     from bot.loop.agents import Issue
-    from bot.loop.fix import NotFixable, branch_for, run_fix
     from bot.outside.workspace import Workspace, WorkspaceError, temporary_directory
     from bot.repo_config import RepoConfigError, load_repo_config
 
@@ -139,6 +138,14 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
         try:
             workspace = Workspace.clone_local(args.path, scratch / "work")
             load_repo_config(workspace.path)  # a malformed .agentcoder.yml is a usage error, found before any set-up
+        except (WorkspaceError, RepoConfigError) as exc:
+            raise UsageError(str(exc)) from exc
+        # Imported only now: a bad config is refused before the second the loop's modules take to import.
+        from bot import composition
+        from bot.app.reports import markdown_log
+        from bot.loop.fix import NotFixable, branch_for, run_fix
+
+        try:
             model = composition.build_model(settings)
             loop = composition.build_loop(settings, composition.build_sandbox(settings), model, progress=_progress)
             outcome = run_fix(loop, workspace, issue, branch_for(issue))
@@ -180,15 +187,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench_swe(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder bench swe`: the App's loop on SWE-bench instances, predictions in SWE-bench's format, scores."""
-    from bot import composition
     from bot.bench.swe import InstancesError, load_instances
-    from bot.bench.swe_run import SweRunner
-    from bot.bench.swe_session import (
-        ModelUnreachable,
-        PredictionsError,
-        format_session,
-        run_session,
-    )
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, not {args.limit}")
@@ -205,6 +204,11 @@ def cmd_bench_swe(args: argparse.Namespace, settings: Settings) -> int:
     if not loaded.instances:
         raise UsageError(f"--instances {args.instances} holds no valid instance")
     instances = loaded.instances[: args.limit] if args.limit is not None else loaded.instances
+    # Imported only now: bad arguments are refused before the second the loop's modules take to import.
+    from bot import composition
+    from bot.bench.swe_run import SweRunner
+    from bot.bench.swe_session import ModelUnreachable, PredictionsError, format_session, run_session
+
     model = composition.build_model(settings)
     sandbox = composition.build_sandbox(settings)
     name = settings.programmer_model_name

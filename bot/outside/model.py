@@ -13,9 +13,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import openai
+if TYPE_CHECKING:
+    import openai
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Local servers (vLLM, Ollama, llama.cpp, the stand-in) take any key, but the client insists on one.
@@ -69,6 +71,8 @@ class ModelClient:
                 raise LLMError(f"set OPENAI_API_KEY: the model server at {shown(self.base_url)} needs an API key")
             api_key = LOOPBACK_PLACEHOLDER_KEY
         self._api_key = api_key
+        import openai  # here, not at the top: its SDK takes most of a second to import, and `Reply`/`Role` users
+        # (the CLI refusing a bad config, the reports) never talk to a model
         self._client = openai.OpenAI(api_key=api_key, base_url=self.base_url, timeout=timeout_s,
                                      max_retries=max_retries)
 
@@ -86,6 +90,7 @@ class ModelClient:
     def complete(self, role: str, messages: list[dict], *, max_tokens: int | None = None,
                  temperature: float = 0.0) -> Reply:
         """Ask the role's model for one answer to `messages`."""
+        import openai
         if role not in self.models:
             raise ValueError(f"unknown role {role!r}; known roles: {', '.join(sorted(self.models))}")
         model = self.models[role]
@@ -109,6 +114,7 @@ class ModelClient:
 
     def _explain(self, exc: openai.APIError, role: str, model: str) -> str:
         """One line saying what went wrong and which setting to look at."""
+        import openai
         where = f"the model server at {shown(self.base_url)}"
         tries = f"{self.max_retries + 1} attempt{'s' if self.max_retries else ''}"
         if isinstance(exc, openai.APITimeoutError):
