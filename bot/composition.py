@@ -104,7 +104,8 @@ def build_service(settings: Settings, *, sandbox: Sandbox | None = None, recover
         handler = JobHandler(github, loop_factory(settings, metered_sandbox, metered_model),
                              record_progress=queue.record_progress)
         pool = WorkerPool(queue, handler, settings.concurrent_jobs, heartbeat_s=settings.worker_heartbeat_s,
-                          stalled_after_s=settings.worker_stalled_after_s, on_finished=metrics.job_finished)
+                          stalled_after_s=settings.worker_stalled_after_s, on_finished=metrics.job_finished,
+                          admission=handler.admit)
     web = create_app(settings, queue, bot_login=github.known_bot_login, metrics=metrics,
                      on_enqueue=(lambda job: pool.wake()) if pool is not None else None)
     return Service(web, pool, queue, bot_login or "(not known yet: GitHub unreachable)", metrics)

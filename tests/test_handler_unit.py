@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import time as clock
+from dataclasses import replace
 
 import pytest
 
@@ -133,6 +134,7 @@ def test_a_retry_brings_guidance_and_review_comments_to_the_programmer_and_updat
     assert result.detail == "updated PR #20" and result.stop == "resolved"
     programmer_saw = model.texts_seen_by(Role.PROGRAMMER)
     assert "keep digits too" in programmer_saw and "use a regular expression" in programmer_saw
+    assert "delete the tests" not in programmer_saw  # only people with write access guide the programmer
     assert "Fixes #7" in repo.pull_bodies[20][-1]
     assert repo.statuses[20][0] == "AgentCoder is running again on this branch with your guidance."
 
@@ -285,3 +287,13 @@ def test_dropping_every_test_or_naming_none_is_answered_in_one_line(repo):
     assert repo.statuses[20][-1] == ("AgentCoder did not run: name the generated tests to drop, e.g."
                                      " `/agentcoder retry drop test_empty_list`.")
     assert model.requests == []
+
+
+def test_admission_refuses_a_sender_without_write_access_with_one_comment_and_admits_a_maintainer(repo):
+    harness = Harness(repo, FakeModel(test_designer=[TESTS], programmer=[RIGHT_FIRST]))
+    stranger = Job(FULL_NAME, 1, 7, "retry", "stranger", "s")
+    refusal = harness.handler.admit(stranger)
+    assert refusal.startswith("@stranger, AgentCoder only acts for people with write access")
+    assert repo.comments[7] == [refusal] and not harness.model.requests
+    assert harness.handler.admit(replace(stranger, sender=MAINTAINER)) is None
+    assert repo.comments[7] == [refusal]

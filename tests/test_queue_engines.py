@@ -109,6 +109,61 @@ def test_a_new_trigger_cancels_the_queued_job_and_flags_the_running_one(queue):
     assert queue.claim(worker).id == newest.id
 
 
+def test_a_trigger_not_yet_admitted_changes_nothing_and_is_not_run(queue):
+    running = queue.enqueue(job(7, delivery="a"))
+    worker = queue.register_worker()
+    assert queue.claim(worker).id == running.id
+    queued = queue.enqueue(job(8, delivery="b"))
+    stranger = queue.enqueue(job(7, delivery="c"), admitted=False)
+    assert not queue.is_cancelled(running.id) and queue.get(stranger.id).state == "queued"
+    assert queue.claim(worker).id == queued.id  # the unadmitted one is never claimed to run
+    checking = queue.claim_unadmitted(worker)
+    assert (checking.id, checking.state) == (stranger.id, "admitting")
+    assert queue.get(stranger.id).state == "admitting" and queue.claim_unadmitted(worker) is None
+    assert queue.finish(stranger.id, "done", "refused: no write access")
+    assert not queue.is_cancelled(running.id)  # a refused trigger cancelled nothing
+    assert queue.get(stranger.id).detail == "refused: no write access"
+
+
+def test_an_admitted_trigger_supersedes_then_waits_its_turn(queue):
+    running = queue.enqueue(job(7, delivery="a"))
+    worker = queue.register_worker()
+    assert queue.claim(worker).id == running.id
+    older = queue.enqueue(job(7, delivery="b"))
+    newer = queue.enqueue(job(7, delivery="c"), admitted=False)
+    assert queue.claim_unadmitted(worker).id == newer.id
+    assert queue.admit(newer.id)
+    assert queue.is_cancelled(running.id) and queue.get(older.id).state == "cancelled"
+    assert queue.get(older.id).detail == f"superseded by job {newer.id}"
+    assert queue.get(newer.id).state == "queued" and queue.claim(worker) is None  # the running one ends first
+    assert queue.finish(running.id, "cancelled", worker_id=worker)
+    assert queue.claim(worker).id == newer.id
+
+
+def test_an_older_trigger_admitted_after_a_newer_one_is_superseded_by_it(queue):
+    worker = queue.register_worker()
+    first = queue.enqueue(job(5, delivery="a"), admitted=False)
+    second = queue.enqueue(job(5, delivery="b"), admitted=False)
+    assert queue.claim_unadmitted(worker).id == first.id
+    assert queue.claim_unadmitted(worker).id == second.id
+    assert queue.admit(second.id)
+    assert not queue.admit(first.id)
+    assert (queue.get(first.id).state, queue.get(first.id).detail) == ("cancelled", f"superseded by job {second.id}")
+    assert queue.claim(worker).id == second.id and queue.claim(worker) is None
+
+
+def test_a_check_cut_short_by_a_dead_worker_is_done_again(database_url, queue):
+    stored = queue.enqueue(job(6), admitted=False)
+    gone = queue_from_url(database_url)
+    worker = gone.register_worker()
+    assert gone.claim_unadmitted(worker).id == stored.id
+    gone.close()  # this worker never sends another heartbeat
+    time.sleep(1.2)
+    queue.recover_stalled(1.0)
+    assert queue.get(stored.id).state == "queued"
+    assert queue.claim_unadmitted(queue.register_worker()).id == stored.id
+
+
 def test_the_running_job_notices_within_seconds_and_the_newer_one_runs_after_it(queue):
     noticed = threading.Event()
     seen: list[int] = []

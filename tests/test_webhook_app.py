@@ -138,9 +138,28 @@ def test_retry_on_a_pr_the_bot_did_not_open_is_ignored(client, queue):
 def test_a_second_trigger_for_the_same_issue_supersedes_the_queued_first(client, queue):
     first = deliver(client, "issues", labeled(issue=9)).json()["job"]
     second = deliver(client, "issues", labeled(issue=9)).json()["job"]
+    # Nothing changes before a sender is checked...
+    assert [j.state for j in queue.recent()] == ["queued", "queued"]
+    # ...then the checked second trigger supersedes the first, and only it runs.
+    ran: list[int] = []
+    pool = WorkerPool(queue, lambda job, cancelled: ran.append(job.id) or JobResult("ok"), concurrency=1,
+                      admission=lambda job: None)
+    assert pool.run_until_idle() == 1 and ran == [second]
     jobs = {j.id: j for j in queue.recent()}
     assert jobs[first].state == "cancelled" and jobs[first].detail == f"superseded by job {second}"
-    assert jobs[second].state == "queued"
+    assert jobs[second].state == "done"
+
+
+def test_a_refused_trigger_supersedes_nothing(client, queue):
+    first = deliver(client, "issues", labeled(issue=9)).json()["job"]
+    stranger = deliver(client, "issues", labeled(issue=9)).json()["job"]
+    ran: list[int] = []
+    pool = WorkerPool(queue, lambda job, cancelled: ran.append(job.id) or JobResult("ok"), concurrency=1,
+                      admission=lambda job: "no write access" if job.id == stranger else None)
+    assert pool.run_until_idle() == 1 and ran == [first]
+    jobs = {j.id: j for j in queue.recent()}
+    assert (jobs[first].state, jobs[first].detail) == ("done", "ok")
+    assert (jobs[stranger].state, jobs[stranger].detail) == ("done", "refused: no write access")
 
 
 def test_a_body_that_is_not_json_is_400(client, queue):
@@ -224,7 +243,9 @@ def test_a_job_acknowledged_before_a_restart_runs_after_it(tmp_path):
     with serving(create_app(settings(tmp_path), first_process, bot_login=BOT)) as http:
         queued = deliver(http, "issues", labeled(issue=1)).json()["job"]
         running = deliver(http, "issues", labeled(issue=2)).json()["job"]
-    assert first_process.claim().id == queued  # a worker took job 1, then the process died
+    assert first_process.claim() is None  # nothing runs before its sender is checked
+    assert first_process.admit(first_process.claim_unadmitted().id)
+    assert first_process.claim().id == queued  # a worker checked and took job 1, then the process died
     first_process.close()
 
     second_process = SqliteQueue(path)

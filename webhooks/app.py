@@ -84,7 +84,7 @@ def create_app(
                             delivery_id=delivery_id)
             if job is None:
                 return JSONResponse({"status": "ignored"}, status_code=200)
-            job = queue.enqueue(job)
+            job = queue.enqueue(job, admitted=False)  # it changes nothing before its sender is checked
         except BaseException:
             # Nothing was queued: let GitHub's redelivery of this id be taken, not called a duplicate.
             queue.forget_delivery(delivery_id)

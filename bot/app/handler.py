@@ -74,6 +74,18 @@ class JobHandler:
         self.record_progress = record_progress
         self.reach_github_max_wait_s = reach_github_max_wait_s
 
+    def admit(self, job: Job) -> str | None:
+        """Check a new trigger's sender before it may supersede anything: the refusal told to them, or None."""
+        github = self.app.repo(job.repo, job.installation_id)
+        # Deliveries are taken while GitHub cannot be reached: wait for it (backing off), as a job does.
+        if retry_until_reachable(lambda: github.can_write(job.sender), is_cancelled=lambda: False,
+                                 max_wait_s=self.reach_github_max_wait_s):
+            return None
+        refusal = self._gatekeep(github, job, None)  # a sender without write access is refused before `bot` is read
+        if refusal.public:
+            github.comment(job.issue_number, refusal.text)
+        return refusal.text
+
     def __call__(self, job: Job, is_cancelled: Callable[[], bool]) -> JobResult:
         """Handle a label or retry trigger."""
         github = self.app.repo(job.repo, job.installation_id)
@@ -161,7 +173,8 @@ class JobHandler:
         status(_restarted(job) + f"AgentCoder is working on this issue{assigned}: running the existing tests first.")
         repo = github.repository()
         run = self._run(github, repo.clone_url, repo.default_branch, issue, branch_for(issue), "", status,
-                        is_cancelled, bot, note, new_branch=True)
+                        is_cancelled, bot, note, new_branch=True,
+                        default_branch=repo.default_branch)
         outcome = run.outcome
         if outcome is None:
             return JobResult("refused: not fixable")
@@ -210,7 +223,7 @@ class JobHandler:
             return {"guidance": guidance, "base": base, "review": TestReview(tuple(feedback), command.names)}
 
         run = self._run(github, repo.clone_url, pull.head_ref, issue, pull.head_ref, "", status, is_cancelled, bot,
-                        note, new_branch=False, prepare=prepare)
+                        note, new_branch=False, default_branch=repo.default_branch, prepare=prepare)
         outcome = run.outcome
         if outcome is None:
             return JobResult("refused: not fixable")
@@ -229,13 +242,14 @@ class JobHandler:
 
     def _run(self, github: RepositoryClient, url: str, clone_branch: str, issue: Issue, branch: str, guidance: str,
              status: Callable[[str], None], is_cancelled: Callable[[], bool], bot: BotIdentity,
-             note: Callable[[str], None], *, new_branch: bool,
+             note: Callable[[str], None], *, new_branch: bool, default_branch: str,
              prepare: Callable[[Workspace], dict] = lambda _: {}) -> _Run:
         """Clone `clone_branch`, run the loop on `branch`, publish what it committed.
 
         A new branch is the bot's own and is moved with force, unless someone else added commits to it (or a
         closed PR has it as head): then a fresh name is taken. Commits on an existing PR branch fast-forward.
         `prepare` looks at the clone before the loop runs: it gives the loop's options, or raises NotFixable.
+        `.agentcoder.yml` is the maintainer's: it is read from the default branch, never from the PR branch.
         """
         def progress(event: StepEvent) -> None:
             note(event.text)
@@ -250,7 +264,8 @@ class JobHandler:
             if new_branch:
                 branch = self._free_branch(github, workspace, url, branch, base, bot)
             try:
-                options = {"guidance": guidance, **prepare(workspace)}
+                options = {"guidance": guidance, "config_ref": f"refs/remotes/origin/{default_branch}",
+                           **prepare(workspace)}
                 outcome = run_fix(self.make_loop(is_cancelled, progress), workspace, issue, branch, **options)
             except NotFixable as exc:
                 status(f"AgentCoder cannot work on this: {exc}.")

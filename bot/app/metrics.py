@@ -99,7 +99,7 @@ class _JobsByState(Collector):
         counts = self._count_by_state()
         family = GaugeMetricFamily("agentcoder_jobs", "Jobs queued or running now", labels=["state"])
         for state in ("queued", "running"):
-            family.add_metric([state], counts.get(state, 0))
+            family.add_metric([state], counts.get(state, 0) + (counts.get("admitting", 0) if state == "queued" else 0))
         yield family
 
 

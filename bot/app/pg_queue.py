@@ -35,6 +35,8 @@ from bot.app.queue import (
 from bot.config import ConfigError
 
 QUEUE_NAME = "agentcoder"
+# A webhook's job waits here, without its issue's lock, until its sender is checked (`admit` moves it on).
+ADMISSION_QUEUE = "agentcoder-admission"
 TASK_NAME = "agentcoder.run_job"
 _STATE_OF_STATUS = {"todo": "queued", "doing": "running", "succeeded": "done", "failed": "failed",
                     "cancelled": "cancelled", "aborting": "running", "aborted": "cancelled"}
@@ -42,7 +44,7 @@ _STATUS_OF_STATE = {"done": "succeeded", "failed": "failed", "cancelled": "abort
 # Job fields that describe what happened to a job; every other field is an input, stored in procrastinate's args.
 _OUTCOME_FIELDS = {"id", "state", "created_at", "started_at", "finished_at", "detail", "stop", "restarts", "title",
                    "iterations", "tokens", "cost_usd"}
-_SELECT = ("SELECT j.id, j.status, j.args, a.created_at, a.started_at, a.finished_at, a.detail, a.stop, a.restarts,"
+_SELECT = ("SELECT j.id, j.status, j.queue_name, j.args, a.created_at, a.started_at, a.finished_at, a.detail, a.stop, a.restarts,"
            " a.title, a.iterations, a.tokens, a.cost_usd"
            " FROM procrastinate_jobs AS j JOIN agentcoder_jobs AS a ON a.id = j.id")
 _STATUSES_OF_STATE = {"queued": ["todo"], "running": ["doing", "aborting"], "done": ["succeeded"],
@@ -86,33 +88,76 @@ class PgQueue:
 
     # -- jobs --------------------------------------------------------------------------------------
 
-    def enqueue(self, job: Job) -> Job:
-        """Store a queued job, superseding any queued or running job for the same issue."""
+    def enqueue(self, job: Job, *, admitted: bool = True) -> Job:
+        """Store a queued job. An admitted job supersedes any queued or running job for the same issue at once;
+        one not admitted yet (a webhook's, whose sender is not checked) changes nothing until `admit`."""
         lock = issue_lock(job.repo, job.issue_number)
         now = time.time()
         with self._transaction() as conn:
             # Two triggers for one issue at the same moment: one after the other, so exactly one stays queued.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock,))
             deferred = self._manager.defer_job(
-                procrastinate_jobs.Job(queue=QUEUE_NAME, task_name=TASK_NAME, lock=lock, queueing_lock=None,
+                procrastinate_jobs.Job(queue=QUEUE_NAME if admitted else ADMISSION_QUEUE, task_name=TASK_NAME,
+                                       lock=lock if admitted else None, queueing_lock=None,
                                        task_kwargs=_inputs(job)),
                 connection=conn,
             )
             new_id = deferred.id
             conn.execute("INSERT INTO agentcoder_jobs (id, created_at) VALUES (%s, %s)", (new_id, now))
-            reason = f"superseded by job {new_id}"
-            older = conn.execute("SELECT id, status FROM procrastinate_jobs WHERE lock = %s AND id <> %s"
-                                 " AND status IN ('todo', 'doing') FOR UPDATE", (lock, new_id)).fetchall()
-            for old_id, status in older:
-                # abort=True: a queued job is cancelled, a running one is asked to stop.
-                self._manager.cancel_job_by_id(old_id, abort=True, connection=conn)
-                if status == "todo":
-                    conn.execute("UPDATE agentcoder_jobs SET finished_at = %s, detail = %s, cancel_reason = %s"
-                                 " WHERE id = %s", (now, reason, reason, old_id))
-                else:
-                    conn.execute("UPDATE agentcoder_jobs SET cancel_reason = %s WHERE id = %s", (reason, old_id))
+            if admitted:
+                self._supersede(conn, new_id, lock, now)
         return dataclasses.replace(job, id=new_id, state="queued", created_at=now, started_at=None,
                                    finished_at=None, detail="")
+
+    def claim_unadmitted(self, worker_id: int | None = None) -> Job | None:
+        """Take the oldest job whose sender is not checked yet (state `admitting`), to check it."""
+        with self._transaction() as conn:
+            row = self._connector.execute_query_one_with_connection(
+                conn, query=sql.queries["fetch_job"], queues=[ADMISSION_QUEUE], worker_id=worker_id)
+            if row["id"] is None:
+                return None
+            return _job(conn.execute(_SELECT + " WHERE j.id = %s", (row["id"],)).fetchone())
+
+    def admit(self, job_id: int) -> bool:
+        """The job's sender may trigger it: it supersedes the older jobs of its issue and waits its turn.
+
+        False (and the job cancelled) when a newer admitted job for the issue exists already.
+        """
+        now = time.time()
+        with self._transaction() as conn:
+            row = conn.execute("SELECT args FROM procrastinate_jobs WHERE id = %s", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no job {job_id}")
+            lock = issue_lock(row[0]["repo"], row[0]["issue_number"])
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock,))
+            newer = conn.execute("SELECT max(id) FROM procrastinate_jobs WHERE lock = %s AND id > %s AND status IN"
+                                 " ('todo', 'doing', 'succeeded', 'failed')", (lock, job_id)).fetchone()[0]
+            if newer is not None:
+                self._connector.execute_query_all_with_connection(
+                    conn, query=sql.queries["finish_job"], job_id=job_id, status="aborted", delete_job=False)
+                conn.execute("UPDATE agentcoder_jobs SET finished_at = %s, detail = %s WHERE id = %s",
+                             (now, f"superseded by job {newer}", job_id))
+                return False
+            # Into the issue's queue and under its lock: from now on it is an ordinary queued job.
+            self._connector.execute_query_all_with_connection(
+                conn, query=sql.queries["retry_job"], job_id=job_id, retry_at=datetime.datetime.now(datetime.UTC),
+                new_priority=None, new_queue_name=QUEUE_NAME, new_lock=lock)
+            self._supersede(conn, job_id, lock, now)
+        return True
+
+    def _supersede(self, conn: psycopg.Connection, new_id: int, lock: str, now: float) -> None:
+        """Cancel the older queued jobs of an issue and ask its running one to stop."""
+        reason = f"superseded by job {new_id}"
+        older = conn.execute("SELECT id, status FROM procrastinate_jobs WHERE lock = %s AND id < %s"
+                             " AND status IN ('todo', 'doing') FOR UPDATE", (lock, new_id)).fetchall()
+        for old_id, status in older:
+            # abort=True: a queued job is cancelled, a running one is asked to stop.
+            self._manager.cancel_job_by_id(old_id, abort=True, connection=conn)
+            if status == "todo":
+                conn.execute("UPDATE agentcoder_jobs SET finished_at = %s, detail = %s, cancel_reason = %s"
+                             " WHERE id = %s", (now, reason, reason, old_id))
+            else:
+                conn.execute("UPDATE agentcoder_jobs SET cancel_reason = %s WHERE id = %s", (reason, old_id))
 
     def claim(self, worker_id: int | None = None) -> Job | None:
         """Take the oldest queued job whose issue has no running job (procrastinate's fetch), or None."""
@@ -170,10 +215,13 @@ class PgQueue:
 
     def recent(self, limit: int = 50, *, state: str | None = None, repo: str | None = None) -> list[Job]:
         """The newest jobs first, optionally only those in one state and/or of one repository."""
-        where, params = ["j.queue_name = %s"], [QUEUE_NAME]
+        where, params = ["j.queue_name = ANY(%s)"], [[QUEUE_NAME, ADMISSION_QUEUE]]
         if state:
             where.append("j.status::text = ANY(%s)")
             params.append(_STATUSES_OF_STATE.get(state, [state]))
+            if state in ("queued", "running"):  # a job being admitted is neither
+                where.append("(j.queue_name = %s OR j.status <> 'doing')")
+                params.append(QUEUE_NAME)
         if repo:
             where.append("j.args->>'repo' = %s")
             params.append(repo)
@@ -222,11 +270,12 @@ class PgQueue:
     def count_by_state(self) -> dict[str, int]:
         """How many jobs are in each state."""
         with self._transaction() as conn:
-            rows = conn.execute("SELECT status::text, COUNT(*) FROM procrastinate_jobs WHERE queue_name = %s"
-                                " GROUP BY status", (QUEUE_NAME,)).fetchall()
+            rows = conn.execute("SELECT queue_name, status::text, COUNT(*) FROM procrastinate_jobs"
+                                " WHERE queue_name = ANY(%s) GROUP BY queue_name, status",
+                                ([QUEUE_NAME, ADMISSION_QUEUE],)).fetchall()
         counts: dict[str, int] = {}
-        for status, count in rows:
-            state = _STATE_OF_STATUS[status]
+        for queue_name, status, count in rows:
+            state = _state(queue_name, status)
             counts[state] = counts.get(state, 0) + count
         return counts
 
@@ -258,9 +307,9 @@ class PgQueue:
             (uptime,) = conn.execute("SELECT extract(epoch FROM now() - pg_postmaster_start_time())").fetchone()
         if uptime < stalled_after_s:
             return []  # the server was restarted: every worker is silent until it reconnects, none is dead yet
-        stalled = self._connector.execute_query_all(
-            query=sql.queries["select_stalled_jobs_by_heartbeat"], queue=QUEUE_NAME, task_name=None,
-            seconds_since_heartbeat=stalled_after_s)
+        stalled = [job for queue in (QUEUE_NAME, ADMISSION_QUEUE) for job in self._connector.execute_query_all(
+            query=sql.queries["select_stalled_jobs_by_heartbeat"], queue=queue, task_name=None,
+            seconds_since_heartbeat=stalled_after_s)]
         requeued: list[int] = []
         for candidate in stalled:
             with self._transaction() as conn:
@@ -332,12 +381,18 @@ def _inputs(job: Job) -> dict[str, Any]:
             if field.name not in _OUTCOME_FIELDS}
 
 
+def _state(queue_name: str, status: str) -> str:
+    if queue_name == ADMISSION_QUEUE and status == "doing":
+        return "admitting"
+    return _STATE_OF_STATUS[status]
+
+
 def _job(row: tuple) -> Job:
-    (job_id, status, args, created_at, started_at, finished_at, detail, stop, restarts, title, iterations, tokens,
+    (job_id, status, queue_name, args, created_at, started_at, finished_at, detail, stop, restarts, title, iterations, tokens,
      cost_usd) = row
     names = {field.name for field in dataclasses.fields(Job)} - _OUTCOME_FIELDS
     return Job(**{key: value for key, value in args.items() if key in names}, id=job_id,
-               state=_STATE_OF_STATUS[status], created_at=created_at, started_at=started_at,
+               state=_state(queue_name, status), created_at=created_at, started_at=started_at,
                finished_at=finished_at, detail=detail, stop=stop, restarts=restarts, title=title,
                iterations=iterations, tokens=tokens, cost_usd=cost_usd)
 

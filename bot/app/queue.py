@@ -5,7 +5,8 @@ and the distributed one on PostgreSQL with procrastinate (`bot/app/pg_queue.py`)
 queued → running → done | failed | cancelled. Workers register and send heartbeats; a job left
 running by a worker whose heartbeat stopped (killed, power cut) goes back to queued with its
 `restarts` counted, so a delivery that was answered 2xx is never lost. One job per issue at a
-time: a new trigger for the same issue cancels the queued one and flags the running one.
+time: a new trigger for the same issue cancels the queued one and flags the running one — but a webhook's
+trigger does so only once its sender's permission is checked (`admit`): a refused trigger changes nothing.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     comment_id INTEGER,
     comment_kind TEXT NOT NULL DEFAULT '',
     worker_id INTEGER,
-    restarts INTEGER NOT NULL DEFAULT 0
+    restarts INTEGER NOT NULL DEFAULT 0,
+    admitted INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS workers (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -77,6 +79,7 @@ _ADDED_COLUMNS = (
     ("comment_kind", "TEXT NOT NULL DEFAULT ''"),
     ("worker_id", "INTEGER"),
     ("restarts", "INTEGER NOT NULL DEFAULT 0"),
+    ("admitted", "INTEGER NOT NULL DEFAULT 1"),  # a webhook's job whose sender is not checked yet: 0
 )
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
@@ -154,7 +157,13 @@ class JobQueue(Protocol):
 
     def record_delivery(self, delivery_id: str) -> bool: ...
     def forget_delivery(self, delivery_id: str) -> None: ...
-    def enqueue(self, job: Job) -> Job: ...
+    # admitted=False: a webhook's trigger, which supersedes nothing and is not claimed before `admit`.
+    def enqueue(self, job: Job, *, admitted: bool = True) -> Job: ...
+    # The oldest job not admitted yet, now `admitting` and held by `worker_id` (its sender is being checked).
+    def claim_unadmitted(self, worker_id: int | None = None) -> Job | None: ...
+    # Its sender may trigger it: it supersedes the older jobs of its issue; False (and it is cancelled) when a
+    # newer admitted job of the issue exists already.
+    def admit(self, job_id: int) -> bool: ...
     def register_worker(self) -> int: ...
     def heartbeat(self, worker_id: int) -> None: ...
     def unregister_worker(self, worker_id: int) -> None: ...
@@ -223,30 +232,72 @@ class SqliteQueue:
         with self._transaction() as db:
             db.execute("DELETE FROM deliveries WHERE delivery_id = ?", (delivery_id,))
 
-    def enqueue(self, job: Job) -> Job:
-        """Store a queued job, superseding any queued or running job for the same issue."""
+    def enqueue(self, job: Job, *, admitted: bool = True) -> Job:
+        """Store a queued job. An admitted job supersedes any queued or running job for the same issue at once;
+        one not admitted yet (a webhook's, whose sender is not checked) changes nothing until `admit`."""
         now = time.time()
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO jobs (repo, installation_id, issue_number, trigger, sender, delivery_id,"
-                " guidance, state, created_at, comment_id, comment_kind) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                " guidance, state, created_at, comment_id, comment_kind, admitted)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
                 (job.repo, job.installation_id, job.issue_number, job.trigger, job.sender,
-                 job.delivery_id, job.guidance, now, job.comment_id, job.comment_kind),
+                 job.delivery_id, job.guidance, now, job.comment_id, job.comment_kind, int(admitted)),
             )
             new_id = cursor.lastrowid
-            reason = f"superseded by job {new_id}"
-            db.execute(
-                "UPDATE jobs SET state = 'cancelled', finished_at = ?, detail = ?"
-                " WHERE repo = ? AND issue_number = ? AND state = 'queued' AND id <> ?",
-                (now, reason, job.repo, job.issue_number, new_id),
-            )
-            db.execute(
-                "UPDATE jobs SET cancel_requested = 1, cancel_reason = ?"
-                " WHERE repo = ? AND issue_number = ? AND state = 'running'",
-                (reason, job.repo, job.issue_number),
-            )
+            if admitted:
+                self._supersede(db, new_id, job.repo, job.issue_number, now)
         return replace(job, id=new_id, state="queued", created_at=now, started_at=None,
                        finished_at=None, detail="")
+
+    def claim_unadmitted(self, worker_id: int | None = None) -> Job | None:
+        """Take the oldest job whose sender is not checked yet (state `admitting`), to check it."""
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND admitted = 0 ORDER BY id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE jobs SET state = 'admitting', worker_id = ? WHERE id = ?", (worker_id, row["id"]))
+        return replace(_job_from_row(row), state="admitting")
+
+    def admit(self, job_id: int) -> bool:
+        """The job's sender may trigger it: it supersedes the older jobs of its issue and waits its turn.
+
+        False (and the job cancelled) when a newer admitted job for the issue exists already.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute("SELECT repo, issue_number FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no job {job_id}")
+            newer = db.execute(
+                "SELECT id FROM jobs WHERE repo = ? AND issue_number = ? AND id > ? AND admitted = 1"
+                " AND state IN ('queued', 'running', 'done', 'failed') ORDER BY id DESC LIMIT 1",
+                (row["repo"], row["issue_number"], job_id),
+            ).fetchone()
+            if newer is not None:
+                db.execute("UPDATE jobs SET state = 'cancelled', finished_at = ?, detail = ?, admitted = 1,"
+                           " worker_id = NULL WHERE id = ?", (now, f"superseded by job {newer['id']}", job_id))
+                return False
+            db.execute("UPDATE jobs SET state = 'queued', admitted = 1, worker_id = NULL WHERE id = ?", (job_id,))
+            self._supersede(db, job_id, row["repo"], row["issue_number"], now)
+        return True
+
+    @staticmethod
+    def _supersede(db: sqlite3.Connection, new_id: int, repo: str, issue_number: int, now: float) -> None:
+        """Cancel the older queued jobs of an issue and flag its running one."""
+        reason = f"superseded by job {new_id}"
+        db.execute(
+            "UPDATE jobs SET state = 'cancelled', finished_at = ?, detail = ?"
+            " WHERE repo = ? AND issue_number = ? AND state = 'queued' AND admitted = 1 AND id < ?",
+            (now, reason, repo, issue_number, new_id),
+        )
+        db.execute(
+            "UPDATE jobs SET cancel_requested = 1, cancel_reason = ?"
+            " WHERE repo = ? AND issue_number = ? AND state = 'running' AND id < ?",
+            (reason, repo, issue_number, new_id),
+        )
 
     def register_worker(self) -> int:
         """Register a worker process (with a first heartbeat); its id."""
@@ -269,7 +320,7 @@ class SqliteQueue:
         """Move the oldest queued job whose issue has no running job to running, and return it."""
         with self._transaction() as db:
             row = db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs AS q WHERE q.state = 'queued' AND NOT EXISTS ("
+                f"SELECT {_JOB_COLUMNS} FROM jobs AS q WHERE q.state = 'queued' AND q.admitted = 1 AND NOT EXISTS ("
                 " SELECT 1 FROM jobs AS r WHERE r.state = 'running'"
                 " AND r.repo = q.repo AND r.issue_number = q.issue_number)"
                 " ORDER BY q.id LIMIT 1"
@@ -336,6 +387,10 @@ class SqliteQueue:
                                                    (now - stalled_after_s,))]
             db.executemany("UPDATE jobs SET state = 'queued', started_at = NULL, worker_id = NULL,"
                            " restarts = restarts + 1 WHERE id = ?", [(job_id,) for job_id in ids])
+            # A sender's check cut short is simply done again.
+            db.execute("UPDATE jobs SET state = 'queued', worker_id = NULL WHERE state = 'admitting' AND (worker_id"
+                       " IS NULL OR worker_id NOT IN (SELECT id FROM workers WHERE last_heartbeat >= ?))",
+                       (now - stalled_after_s,))
             db.execute("DELETE FROM workers WHERE last_heartbeat < ?", (now - stalled_after_s,))
         return ids
 

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 
 Handler = Callable[[Job, Callable[[], bool]], JobResult]
+# Checks a trigger before it may change anything: a refusal (already told to its sender), or None.
+Admission = Callable[[Job], "str | None"]
 
 
 class WorkerPool:
@@ -32,11 +34,13 @@ class WorkerPool:
 
     def __init__(self, queue: JobQueue, handler: Handler, concurrency: int, poll_interval_s: float = 0.2, *,
                  heartbeat_s: float = 5.0, stalled_after_s: float = STALLED_AFTER_S, max_backoff_s: float = 30.0,
-                 on_finished: Callable[[Job, str, JobResult], None] | None = None):
+                 on_finished: Callable[[Job, str, JobResult], None] | None = None,
+                 admission: Admission | None = None):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._queue = queue
         self._handler = handler
+        self._admission = admission
         self._concurrency = concurrency
         self._poll_interval_s = poll_interval_s
         self._on_finished = on_finished
@@ -155,8 +159,30 @@ class WorkerPool:
             except Exception as exc:
                 self._database_failed(exc)
 
+    def _admit_one(self, worker_id: int | None) -> bool:
+        """Check one new trigger's sender; only an admitted trigger supersedes the jobs of its issue."""
+        job = self._queue.claim_unadmitted(worker_id)
+        if job is None:
+            return False
+        assert job.id is not None
+        try:
+            refusal = self._admission(job) if self._admission else None
+        except Exception as exc:
+            detail = describe_error(exc)
+            log.error("job %s could not be checked: %s", job.id, detail)
+            self._queue.finish(job.id, "failed", f"permission check failed: {detail}")
+            return True
+        if refusal is not None:
+            self._queue.finish(job.id, "done", f"refused: {refusal}")
+            log.info("job %s refused before it changed anything", job.id)
+        elif not self._queue.admit(job.id):
+            log.info("job %s was superseded while it was checked", job.id)
+        return True
+
     def _run_one(self) -> bool:
         worker_id = self.worker_id  # stop() forgets it; this job's result is still recorded as this worker's
+        while self._admit_one(worker_id):  # each check is quick; a job runs only after its sender's
+            pass
         job = self._queue.claim(worker_id)
         if job is None:
             return False

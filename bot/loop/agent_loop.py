@@ -9,6 +9,7 @@ Read `run` top to bottom; each step below it is one box of the paper's figure.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,8 +25,9 @@ from bot.loop.context import (
 )
 from bot.loop.designer_context import designer_context
 from bot.loop.designing import FAILURE_CHARS, TestDesignSteps
-from bot.loop.edits import apply_edits, describe_problems
+from bot.loop.edits import apply_edits, describe_problems, limit_blocks
 from bot.loop.evidence import result_of
+from bot.loop.guard import EditBounds, change_refusal, path_refusal
 from bot.loop.localize import Localizer
 from bot.loop.outcome import (
     Iteration,
@@ -41,13 +43,21 @@ from bot.loop.ports import Clock, TestRunner
 from bot.loop.prompting import render
 from bot.loop.reads import answer_reads
 from bot.loop.revision import TestReview
+from bot.loop.untrusted import describe_removed, hidden_parts
+from bot.loop.watch import watched_lines
 from bot.outside.model import CHARS_PER_TOKEN, LLMError, Role
-from bot.outside.workspace import Workspace, slugify
-from bot.repo_config import RepoConfig, RepoConfigError, load_repo_config
+from bot.outside.workspace import Workspace, WorkspaceError, slugify
+from bot.repo_config import (
+    RepoConfig,
+    RepoConfigError,
+    load_repo_config,
+    parse_repo_config,
+)
 from bot.sandbox.results import RunProblem, RunResult, SetupFailed
 from bot.sandbox.summary import format_counts
 
 FEEDBACK_CHARS = 10_000
+MAX_PROBLEMS_KEPT = 50
 
 
 class Cancelled(Exception):
@@ -66,6 +76,7 @@ class LoopLimits:
     cost_budget_usd: float | None = None  # None: no dollar budget
     localize: bool = True  # the programmer's model localizes first (when the code does not all fit)
     max_read_turns: int = 6  # answers that only READ, per job; they use up no iteration
+    edits: EditBounds = EditBounds()
 
     @classmethod
     def from_settings(cls, settings) -> LoopLimits:
@@ -106,18 +117,24 @@ class AgentLoop(TestDesignSteps):
         self._started = 0.0
 
     def run(self, workspace: Workspace, issue: Issue, guidance: str = "", *, base: str | None = None,
-            review: TestReview = TestReview()) -> Outcome:
+            review: TestReview = TestReview(), config_ref: str | None = None) -> Outcome:
         """The whole loop on a working copy; leaves the best attempt (and the new tests) in it.
 
         `base`: the unchanged code when the working copy already holds an earlier attempt (a retry on the
         PR branch); the baseline, the designer's view and the tests' validation come from there, and the
         generated tests already on the branch are kept, revised by the test designer when `review` asks.
+        `config_ref` names the commit `.agentcoder.yml` is read from (the default branch, for a retry too);
+        without it the file is read from the working copy.
         """
         started = self._started = self.clock()
         issue = issue.trimmed()
         outcome = Outcome(issue_title=issue.title, issue_number=issue.number, test_file=test_file_for(issue))
+        for source, text in (("issue", f"{issue.title}\n{issue.body}"), ("guidance", guidance)):
+            found = hidden_parts(text)
+            if found:
+                outcome.hidden_text_removed.append(f"{source}: {describe_removed(found)}")
         try:
-            config = load_repo_config(workspace.path)
+            config = self._config(workspace, config_ref)
             start = workspace.head()
             query = f"{issue.title}\n{issue.body}"
             existing = workspace.read(outcome.test_file) if base else None
@@ -145,6 +162,7 @@ class AgentLoop(TestDesignSteps):
             else:
                 self._iterate(workspace, issue, guidance, config, start, outcome, context, failing_now)
             outcome.files_changed = workspace.changed_files(base or start)
+            outcome.look_here = self._look_here(workspace, base or start, outcome)
         except RepoConfigError as exc:
             outcome.stopped(Stop.CONFIG_ERROR, str(exc))
         except SetupFailed as exc:
@@ -166,6 +184,23 @@ class AgentLoop(TestDesignSteps):
         else:
             with workspace.checkout_of(base) as unchanged:
                 yield unchanged
+
+    @staticmethod
+    def _config(workspace: Workspace, ref: str | None) -> RepoConfig:
+        if ref is None:
+            return load_repo_config(workspace.path)
+        try:
+            text = workspace.committed_text(ref, ".agentcoder.yml", 64 * 1024)
+        except WorkspaceError as exc:
+            raise RepoConfigError(str(exc)) from None
+        return RepoConfig() if text is None else parse_repo_config(text)
+
+    @staticmethod
+    def _look_here(workspace: Workspace, since: str, outcome: Outcome) -> list[str]:
+        """The change's lines that run at import or exit or reach into pytest, for the maintainer to look at."""
+        source = [path for path in outcome.files_changed if path != outcome.test_file]
+        return [f"{line.path}:{line.line}: {line.what}: {line.text}"
+                for line in watched_lines(workspace.diff(since, source))]
 
     # -- the boxes of the figure ------------------------------------------------------------
 
@@ -209,6 +244,7 @@ class AgentLoop(TestDesignSteps):
                               failing_now)
         read_turns = self.limits.max_read_turns
         refuse = self._refusal(workspace, config, outcome.test_file)
+        bounds = self.limits.edits
         feedback: str | None = None
         best: tuple[int, dict[str, str | None]] | None = None
         new_runs: dict[int, RunResult | None] = {}
@@ -228,10 +264,20 @@ class AgentLoop(TestDesignSteps):
                                                         f" {', '.join(map(str, proposal.reads[:5]))}", number))
                 proposal = self.programmer.propose(self._answer_reads(workspace, proposal.reads))
                 usage.merge(self._count(outcome, Role.PROGRAMMER, proposal.reply))
-            applied = apply_edits(proposal.parsed.blocks, workspace.read, refuse)
+            blocks, too_many = limit_blocks(proposal.parsed.blocks, bounds.max_blocks, bounds.max_new_text_bytes)
+            applied = apply_edits(blocks, workspace.read, refuse)
+            problems = proposal.parsed.problems + too_many + applied.problems
             for path, text in applied.files.items():
-                workspace.write(path, text)
-            problems = proposal.parsed.problems + applied.problems
+                reason = change_refusal(path, workspace.read(path), text)
+                if reason is None:
+                    try:
+                        workspace.write(path, text)
+                    except WorkspaceError as exc:
+                        reason = str(exc)
+                if reason is not None:
+                    problems.append(f"Edit to {path} refused: {reason}")
+            if len(problems) > MAX_PROBLEMS_KEPT:
+                problems = problems[:MAX_PROBLEMS_KEPT] + [f"... and {len(problems) - MAX_PROBLEMS_KEPT} more problems"]
             if proposal.reads and not proposal.parsed.blocks and read_turns <= 0:
                 problems.append(f"You have used all {self.limits.max_read_turns} answers that only READ; answer with"
                                 " SEARCH/REPLACE blocks against the code you have been shown.")
@@ -288,7 +334,10 @@ class AgentLoop(TestDesignSteps):
     def _finish(workspace: Workspace, outcome: Outcome, final_run: RunResult | None) -> None:
         """Leave the generated tests in the working copy, with each test's result on the final change."""
         if outcome.test_code is not None:
-            workspace.write(outcome.test_file, outcome.test_code)
+            try:
+                workspace.write(outcome.test_file, outcome.test_code)
+            except WorkspaceError as exc:
+                outcome.notes.append(f"the generated tests were not added to the branch: {exc}")
         for test in outcome.generated_tests if final_run else []:
             test.after, test.after_text = result_of(final_run, test.id)
 
@@ -353,17 +402,28 @@ class AgentLoop(TestDesignSteps):
         return run
 
     def _refusal(self, workspace: Workspace, config: RepoConfig, test_file: str) -> Callable[[str], str | None]:
-        existing_tests = {path for path in workspace.files() if is_test_path(path)}
+        """Why the programmer may not edit a path; it is asked before each block, and counts the new files."""
+        existing = set(workspace.files())
+        existing_tests = {path for path in existing if is_test_path(path)}
+        created: set[str] = set()
+        max_new = self.limits.edits.max_new_files
 
         def refuse(path: str) -> str | None:
             if path == test_file:
                 return "it holds the generated tests, which the programmer may not change"
             if path in existing_tests:
                 return "it is one of the repository's existing tests, which are read-only"
+            reason = path_refusal(path, config.workflow_paths) or workspace.opaque(path)
+            if reason:
+                return reason
             if config.is_protected(path):
                 return "it is protected by .agentcoder.yml (protected_paths)"
-            if (workspace.path / path).exists() and workspace.read(path) is None:
+            if os.path.lexists(workspace.path / path) and workspace.read(path) is None:
                 return "it is a directory, a binary file or too large to edit as text"
+            if path not in existing and path not in created:
+                if len(created) >= max_new:
+                    return f"a run may create at most {max_new} new files"
+                created.add(path)
             return None
 
         return refuse

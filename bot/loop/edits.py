@@ -20,10 +20,10 @@ from typing import NamedTuple
 HEAD, DIVIDER, TAIL = "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"
 # The lookahead lets the regex engine skip to candidate characters fast; _markers() checks the line start.
 _MARKER = re.compile(
-    r"(?=[<=>])(?:(?P<head><{5,9} SEARCH>?)|(?P<divider>={5,9})|(?P<tail>>{5,9} REPLACE))[ \t]*$", re.M
+    r"(?=[<=>])(?:(?P<head><{5,9} SEARCH>?)|(?P<divider>={5,9})|(?P<tail>>{5,9} REPLACE))[ \t]*$", re.MULTILINE
 )
 _PATH_LOOKBACK_LINES = 8
-_LABEL = re.compile(r"^(?:file ?(?:name|path)?|path)\s*:\s*", re.I)
+_LABEL = re.compile(r"^(?:file ?(?:name|path)?|path)\s*:\s*", re.IGNORECASE)
 _BACKTICKED = re.compile(r"`([^`\s]+)`")
 _WORD = re.compile(r"\w+")
 _SHOWN_LINES = 30
@@ -191,6 +191,25 @@ def _path_from_line(line: str) -> str | None:
         return path
     named = [span for span in _BACKTICKED.findall(line) if "." in span or "/" in span]
     return named[0] if len(named) == 1 else None
+
+
+def limit_blocks(blocks: Sequence[EditBlock], max_blocks: int, max_new_bytes: int) -> tuple[list[EditBlock], list[str]]:
+    """The first blocks of an answer within the bounds, and one problem saying what was refused beyond them."""
+    kept: list[EditBlock] = []
+    used = 0
+    for block in blocks:
+        size = len(block.replace.encode("utf-8"))
+        if len(kept) == max_blocks or used + size > max_new_bytes:
+            break
+        kept.append(block)
+        used += size
+    if len(kept) == len(blocks):
+        return kept, []
+    return kept, [
+        f"Your answer held {len(blocks)} SEARCH/REPLACE blocks; only the first {len(kept)} were considered"
+        f" (at most {max_blocks} blocks and {max_new_bytes} bytes of new text per answer)."
+        " The rest were refused: send fewer, smaller blocks."
+    ]
 
 
 # -- applying ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from bot.loop.agent_loop import AgentLoop
 from bot.loop.agents import Issue
 from bot.loop.outcome import Outcome
 from bot.loop.revision import TestReview
+from bot.loop.untrusted import one_line
 from bot.outside.workspace import Workspace, slugify
 
 BRANCH_PREFIX = "agentcoder/"
@@ -49,15 +50,17 @@ def refuse_unfixable(workspace: Workspace, issue: Issue) -> None:
 
 
 def run_fix(loop: AgentLoop, workspace: Workspace, issue: Issue, branch: str, guidance: str = "", *,
-            base: str | None = None, review: TestReview = TestReview()) -> Outcome:
+            base: str | None = None, review: TestReview = TestReview(), config_ref: str | None = None) -> Outcome:
     """Run the loop on `branch` of the working copy and commit whatever it leaves (the fix or the best attempt).
 
-    `base` and `review` are for a retry on a branch that already holds an attempt (see `AgentLoop.run`).
+    `base` and `review` are for a retry on a branch that already holds an attempt (see `AgentLoop.run`);
+    `config_ref` is the commit whose `.agentcoder.yml` counts (the App passes the default branch).
     """
     refuse_unfixable(workspace, issue)
     workspace.start_branch(branch)
-    outcome = loop.run(workspace, issue, guidance, base=base, review=review)
-    title = issue.title or "the issue"
+    outcome = loop.run(workspace, issue, guidance, base=base, review=review, config_ref=config_ref)
+    # The title is anyone's text: one line, and no `#123` that would close another issue when this commit is merged.
+    title = re.sub(r"#(?=\d)", "#\u200b", one_line(issue.title)) or "the issue"
     verb = "Fix" if outcome.resolved else "Attempt to fix"
     reference = f" (#{issue.number})" if issue.number is not None else ""
     outcome.branch = branch

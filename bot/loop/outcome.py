@@ -206,6 +206,9 @@ class Outcome:
     best_iteration: int | None = None
     notes: list[str] = field(default_factory=list)
     localized: list[str] = field(default_factory=list)  # where the programmer's localization pointed
+    hidden_text_removed: list[str] = field(default_factory=list)  # e.g. "issue text: 1 HTML comment"
+    # Added lines that run at import or exit, or reach into pytest: "path:line: what: text", for the maintainer.
+    look_here: list[str] = field(default_factory=list)
     branch: str | None = None
     commit: str | None = None
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import jinja2
 
 import prompts
+from bot.loop import untrusted
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(prompts.__file__).parent),
@@ -15,6 +16,14 @@ _TEMPLATES = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     autoescape=False,
+)
+
+# Every untrusted value passes one of these at the prompt boundary (see bot/loop/untrusted.py).
+_TEMPLATES.filters.update(
+    one_line=untrusted.one_line,
+    untrusted=lambda text, source: untrusted.block(source, text),
+    code=lambda text, info="python": untrusted.fence(untrusted.reveal(text), info),
+    reveal=untrusted.reveal,
 )
 
 

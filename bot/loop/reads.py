@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.loop.edits import HEAD, TAIL, normalize_path
 from bot.loop.symbols import outline, render_view
+from bot.loop.untrusted import fence, one_line, reveal
 
 MAX_READS_PER_ANSWER = 8
 _READ = re.compile(r"^[ \t]*[*_`>-]*[ \t]*READ[ \t]+[`'\"]?([^\s`'\"]+?)[`'\"]?[ \t]*[*_`]*[ \t]*$")
@@ -74,8 +75,7 @@ def answer_reads(requests: list[ReadRequest], read: Reader, budget_chars: int,
                          " ask for a single class or function with `READ path:Symbol`.")
             continue
         used += len(text)
-        fence = "`" * max(3, _longest_backtick_run(text) + 1)
-        parts.append(f"## {request}\n{fence}python\n{text}\n{fence}")
+        parts.append(f"## {one_line(str(request))}\n{fence(reveal(text), 'python')}")
     if len(requests) > limit:
         parts.append(f"Only the first {limit} READ requests of an answer are served;"
                      f" {len(requests) - limit} were ignored: {', '.join(map(str, requests[limit:limit + 5]))}"
@@ -104,8 +104,3 @@ def _read_one(request: ReadRequest, read: Reader) -> tuple[str, None] | tuple[No
         (parent.start, parent.body_start - 1) for parent in found.symbols
         if parent.depth < symbol.depth and parent.start <= symbol.start and symbol.end <= parent.end]
     return render_view(text, ranges), None
-
-
-def _longest_backtick_run(text: str) -> int:
-    runs = re.findall(r"`+", text)
-    return max((len(run) for run in runs), default=0)

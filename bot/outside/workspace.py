@@ -256,8 +256,9 @@ class Workspace:
             os.close(directory)
 
     def delete(self, relative: str) -> None:
-        """Remove a file from the working copy, if it is there."""
-        (self.path / relative).unlink(missing_ok=True)
+        """Remove a file from the working copy, if it is there (never through a symbolic link)."""
+        if self.opaque(relative) is None:
+            (self.path / relative).unlink(missing_ok=True)
 
     def source_files(self) -> list[SourceFile]:
         """Every text file, for the agents' context."""
