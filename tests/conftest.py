@@ -72,6 +72,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.docker)
 
 
+@pytest.fixture
+def world(tmp_path: Path, sandbox: Sandbox):
+    """The App end to end: the stand-in GitHub, scripted models and `serve` on the real sandbox (tests/app_world.py)."""
+    from tests.app_world import World
+
+    made = World(tmp_path, sandbox)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """One throw-away PostgreSQL cluster for the session (Debian's binaries, 127.0.0.1 only, a free port)."""

@@ -114,7 +114,7 @@ def bench(name, sandbox, *, limit=3, show_tests="first", as_json=True, base_url=
                                   json=as_json)
         messages: list[str] = []
         bench_settings = load_settings(max_iterations=2, concurrent_jobs=2, **settings)
-        make_loop = lambda progress: build_loop(bench_settings, sandbox, model, progress=progress)
+        make_loop = lambda progress: build_loop(bench_settings, sandbox, model, progress=progress)  # noqa: E731
         try:
             code, out = 0, run_bench(args, bench_settings, sandbox, make_loop, progress=messages.append)
         except BenchInputError as exc:

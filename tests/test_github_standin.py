@@ -10,7 +10,7 @@ import re
 import subprocess
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import githubkit.exception
@@ -150,8 +150,8 @@ def test_app_routes_answer_a_valid_jwt(standin: GitHubStandin):
     assert installation.account.login == OWNER
     token = gh.rest.apps.create_installation_access_token(installation.id).parsed_data
     assert isinstance(token, InstallationToken) and re.fullmatch(JWT_TOKEN, token.token)
-    expires = datetime.strptime(token.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert timedelta(minutes=59) < expires - datetime.now(UTC) <= timedelta(hours=1)
+    expires = datetime.strptime(token.expires_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert timedelta(minutes=59) < expires - datetime.now(timezone.utc) <= timedelta(hours=1)
     assert status_of(lambda: gh.rest.apps.get_repo_installation(OWNER, "nope")) == 404
     assert status_of(lambda: gh.rest.apps.create_installation_access_token(99)) == 404
 

@@ -16,20 +16,17 @@ import pytest
 from bot.app.reports import inert
 from bot.dev.openai_server import Fault
 from bot.outside.workspace import Workspace
-from tests.test_app_e2e import (  # noqa: F401 (the world fixture)
+from tests.app_world import (
     DESIGNED_TESTS,
     DESIGNER,
-    FULL_NAME,
     INSTALLATION_ID,
     MAINTAINER,
     OWNER,
     PROGRAMMER,
     REPO,
     RIGHT_FIX,
-    STATUS_MARKER,
     WRONG_FIX,
     World,
-    world,
 )
 
 pytestmark = pytest.mark.docker

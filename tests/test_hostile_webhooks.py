@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.app.queue import SqliteQueue
+from bot.config import load_settings
 from bot.dev.serving import ThreadedServer
-from tests.test_webhook_app import settings
 from webhooks.app import MAX_BODY_BYTES, create_app
 
 MB = 2**20
@@ -37,7 +37,7 @@ def post_raw(url: str, megabytes: int, *, chunked: bool) -> bytes:
 @pytest.fixture
 def server(tmp_path: Path):
     queue = SqliteQueue(tmp_path / "jobs.db")
-    with ThreadedServer(create_app(settings(tmp_path), queue, bot_login="agentcoder[bot]")) as running:
+    with ThreadedServer(create_app(load_settings(webhook_secret="hostile-secret", database_url=f"sqlite:///{tmp_path}/jobs.db"), queue, bot_login="agentcoder[bot]")) as running:
         yield running, queue
     queue.close()
 

@@ -95,7 +95,7 @@ def designer_accuracy(sandbox: Sandbox, workspace: Workspace, outcome: Outcome, 
 def solve_task(make_loop: Callable[[Progress], AgentLoop], sandbox: Sandbox, task: Task, show_tests: str,
                progress: Progress = lambda _: None) -> TaskRun:
     """Run the loop on one task's repository and measure its designed tests on the canonical solution."""
-    task_progress: Progress = lambda message: progress(f"{task.task_id}: {message}")
+    task_progress: Progress = lambda message: progress(f"{task.task_id}: {message}")  # noqa: E731
     with temporary_directory("agentcoder-bench-") as scratch:
         workspace = create_task_repository(scratch / "task", task)
         outcome = make_loop(task_progress).run(workspace, task_issue(task, show_tests))
@@ -118,7 +118,7 @@ def run_agents(
 ) -> dict:
     """Solve every task with the loop, then score the final solutions; BenchInputError when no model answers."""
     started = time.monotonic()
-    solve = lambda task: solve_task(make_loop, sandbox, task, show_tests, progress)
+    solve = lambda task: solve_task(make_loop, sandbox, task, show_tests, progress)  # noqa: E731
     # One task alone first: a model that cannot be reached should cost one task, not the whole benchmark.
     first = solve(tasks[0])
     if first.outcome.stop is Stop.MODEL_ERROR and not any(

@@ -20,10 +20,10 @@ from typing import NamedTuple
 HEAD, DIVIDER, TAIL = "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"
 # The lookahead lets the regex engine skip to candidate characters fast; _markers() checks the line start.
 _MARKER = re.compile(
-    r"(?=[<=>])(?:(?P<head><{5,9} SEARCH>?)|(?P<divider>={5,9})|(?P<tail>>{5,9} REPLACE))[ \t]*$", re.MULTILINE
+    r"(?=[<=>])(?:(?P<head><{5,9} SEARCH>?)|(?P<divider>={5,9})|(?P<tail>>{5,9} REPLACE))[ \t]*$", re.M
 )
 _PATH_LOOKBACK_LINES = 8
-_LABEL = re.compile(r"^(?:file ?(?:name|path)?|path)\s*:\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^(?:file ?(?:name|path)?|path)\s*:\s*", re.I)
 _BACKTICKED = re.compile(r"`([^`\s]+)`")
 _WORD = re.compile(r"\w+")
 _SHOWN_LINES = 30

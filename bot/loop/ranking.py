@@ -30,9 +30,19 @@ _CALL_OR_CODE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+
                            r"|[A-Za-z]*_[A-Za-z0-9_]*|[a-z]+[A-Z][A-Za-z0-9]*|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*")
 _WORD = re.compile(r"[A-Za-z][a-z]{3,}")
 _PYTHON_NAMES = frozenset(
-    ["False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "self", "cls", "print", "len", "str", "int", "float", "bool", "list", "dict", "set", "tuple", "type", "object", "range", "open", "super", "isinstance", "repr", "args", "kwargs", "Traceback", "most", "recent", "call", "last", "File", "line", "module", "stdin", "python", "pip", "install", "usr", "lib", "site", "packages", "venv", "http", "https", "www", "com", "github", "org", "foo", "bar", "baz", "qux", "quux", "spam", "eggs", "ham"])
+    "False None True and as assert async await break class continue def del elif else except finally for from "
+    "global if import in is lambda nonlocal not or pass raise return try while with yield self cls print len str "
+    "int float bool list dict set tuple type object range open super isinstance repr args kwargs Traceback "
+    "most recent call last File line module stdin python pip install usr lib site packages venv http https www com "
+    "github org foo bar baz qux quux spam eggs ham".split())
 _STOP = frozenset(
-    ["the", "and", "for", "with", "that", "this", "from", "not", "are", "was", "but", "have", "has", "when", "should", "would", "could", "into", "then", "than", "use", "using", "issue", "issues", "test", "tests", "there", "their", "they", "them", "what", "which", "will", "also", "just", "like", "does", "doesn", "even", "only", "some", "such", "other", "more", "most", "very", "here", "where", "been", "being", "were", "your", "about", "after", "before", "because", "while", "each", "every", "same", "want", "make", "made", "work", "works", "working", "expected", "actual", "behavior", "behaviour", "example", "following", "error", "errors", "version", "versions", "reproduce", "reproduction", "result", "results", "output", "instead", "however", "seems", "seem", "think", "know", "need", "case", "cases", "thanks", "please", "hello", "currently", "still", "without", "within", "between", "something", "anything", "nothing", "default", "value", "values", "true", "false", "none", "return", "returns", "called", "call", "calls", "file", "files", "line", "lines", "code", "python", "running", "raise", "raised"])
+    "the and for with that this from not are was but have has when should would could into then than use using "
+    "issue issues test tests there their they them what which will also just like does doesn even only some such "
+    "other more most very here where been being were your about after before because while each every same want "
+    "make made work works working expected actual behavior behaviour example following error errors version "
+    "versions reproduce reproduction result results output instead however seems seem think know need case cases "
+    "thanks please hello currently still without within between something anything nothing default value values "
+    "true false none return returns called call calls file files line lines code python running raise raised".split())
 _BM25_K, _BM25_B = 1.2, 0.75
 
 

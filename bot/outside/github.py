@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy, UnauthAuthStrategy
@@ -154,7 +154,7 @@ def _login(user) -> str:
 def _timestamp(value) -> float:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value.replace(tzinfo=value.tzinfo or UTC).timestamp() if value else 0.0
+    return value.replace(tzinfo=value.tzinfo or timezone.utc).timestamp() if value else 0.0
 
 
 def bounded(body: str) -> str:

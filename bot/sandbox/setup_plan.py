@@ -140,7 +140,7 @@ def _setup_py_extras(repo: Path) -> list[str]:
         text = (repo / "setup.py").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return []
-    match = re.search(r"extras_require\s*=\s*\{(.*?)\}", text, re.DOTALL)
+    match = re.search(r"extras_require\s*=\s*\{(.*?)\}", text, re.S)
     return re.findall(r"""["']([\w.-]+)["']\s*:""", match.group(1)) if match else []
 
 

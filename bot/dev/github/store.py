@@ -12,7 +12,7 @@ import itertools
 import secrets
 import string
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 PERMISSIONS = ("admin", "maintain", "write", "triage", "read", "none")
 PLANS = ("free", "pro", "team", "enterprise")
@@ -22,7 +22,7 @@ TOKEN_ALPHABET = string.ascii_letters + string.digits
 
 def now() -> datetime:
     """The current UTC time, to the second (GitHub's timestamps have no fractions)."""
-    return datetime.now(UTC).replace(microsecond=0)
+    return datetime.now(timezone.utc).replace(microsecond=0)
 
 
 class Store:
@@ -137,7 +137,7 @@ class Store:
         """The record of an unexpired token, or None."""
         with self.lock:
             record = copy.deepcopy(self.tokens.get(token))
-        if record is None or record["expires_at"] <= datetime.now(UTC):
+        if record is None or record["expires_at"] <= datetime.now(timezone.utc):
             return None
         return record
 
