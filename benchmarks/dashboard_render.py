@@ -26,7 +26,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app.metrics import Metrics  # noqa: E402
-from bot.app.queue import SqliteQueue  # noqa: E402
+from bot.app.sqlite_queue import SqliteQueue  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.dev.serving import ThreadedServer  # noqa: E402
 from bot.loop.outcome import GeneratedTest, Iteration, Outcome, Stop, TestSummary, Usage  # noqa: E402

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.app.queue import SqliteQueue
+from bot.app.sqlite_queue import SqliteQueue
 from bot.config import load_settings
 from bot.dev.serving import ThreadedServer
 from webhooks.app import create_app

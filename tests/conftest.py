@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.queue import SqliteQueue
+from bot.app.sqlite_queue import SqliteQueue
 from bot.config import load_settings
 from bot.dev.openai_server import ScriptedOpenAI
 from bot.sandbox.executor import ContainerLimits, Sandbox, SandboxUnavailable

@@ -12,7 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app.metrics import Metrics
-from bot.app.queue import Job, JobResult, SqliteQueue
+from bot.app.queue import Job, JobResult
+from bot.app.sqlite_queue import SqliteQueue
 from bot.config import load_settings
 from bot.dev.serving import ThreadedServer
 from bot.loop.outcome import GeneratedTest, Outcome, Stop, Usage

@@ -77,22 +77,18 @@ def test_writes_never_go_through_a_symlink(trio, host):
 
 
 def test_the_loop_refuses_edits_through_symlinks_with_a_clear_message(trio):
-    from bot.loop.agent_loop import AgentLoop
+    from bot.loop.applying import apply_answer, edit_refusal
+    from bot.loop.guard import EditBounds
 
-    refuse = AgentLoop._refusal(_LoopStub(), trio, RepoConfig(), "tests/agentcoder/test_issue_1.py")
+    refuse = edit_refusal(trio, RepoConfig(), "tests/agentcoder/test_issue_1.py", max_new_files=20)
     blocks = [EditBlock("pkg/helper.py", "HOST-CANARY-7f3a\n", "owned\n"), EditBlock("hostdir/x.py", "", "x\n"),
               EditBlock("gitlink/config", "", "[core]\n\tfsmonitor = id\n")]
-    result = apply_edits(blocks, trio.read, refuse)
-    assert result.files == {}
-    assert [problem.split(":")[0] for problem in result.problems] == [
+    before = {path: trio.read(path) for path in trio.files()}
+    problems = apply_answer(blocks, trio, refuse, EditBounds())
+    assert [problem.split(":")[0] for problem in problems] == [
         "Edit to pkg/helper.py refused", "Edit to hostdir/x.py refused", "Edit to gitlink/config refused"]
-    assert all("symbolic link" in problem and "HOST-CANARY" not in problem for problem in result.problems)
-
-
-class _LoopStub:
-    from bot.loop.agent_loop import LoopLimits
-
-    limits = LoopLimits()
+    assert all("symbolic link" in problem and "HOST-CANARY" not in problem for problem in problems)
+    assert {path: trio.read(path) for path in trio.files()} == before  # nothing written anywhere
 
 
 def test_a_proc_symlink_is_not_read(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.queue import SqliteQueue
+from bot.app.sqlite_queue import SqliteQueue
 from bot.config import load_settings
 from bot.dev.serving import ThreadedServer
 from webhooks.app import MAX_BODY_BYTES, create_app

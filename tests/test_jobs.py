@@ -8,7 +8,8 @@ import time
 import pytest
 
 from bot.app.engines import queue_from_url
-from bot.app.queue import Job, JobResult, SqliteQueue
+from bot.app.queue import Job, JobResult
+from bot.app.sqlite_queue import SqliteQueue
 from bot.app.workers import WorkerPool
 from bot.config import ConfigError
 from bot.redact import describe_error

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.app.queue import Job, JobResult, SqliteQueue
+from bot.app.queue import Job, JobResult
+from bot.app.sqlite_queue import SqliteQueue
 from bot.app.workers import WorkerPool
 from bot.config import ConfigError, load_settings
 from bot.dev.serving import ThreadedServer

@@ -8,7 +8,8 @@ from __future__ import annotations
 import sqlite3
 
 from bot.app.pg_queue import migrate_pg, open_pg_queue
-from bot.app.queue import JobQueue, SqliteQueue
+from bot.app.queue import JobQueue
+from bot.app.sqlite_queue import SqliteQueue
 from bot.config import ConfigError
 
 

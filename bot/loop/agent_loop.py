@@ -9,25 +9,23 @@ Read `run` top to bottom; each step below it is one box of the paper's figure.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bot.loop.agents import Issue, Programmer, TestDesigner
+from bot.loop.applying import apply_answer, capped, edit_refusal
 from bot.loop.context import (
     Focus,
     SourceFile,
     build_context,
     is_source_path,
-    is_test_path,
 )
 from bot.loop.designer_context import designer_context
-from bot.loop.designing import FAILURE_CHARS, TestDesignSteps
-from bot.loop.edits import apply_edits, describe_problems, limit_blocks
-from bot.loop.evidence import result_of
-from bot.loop.guard import EditBounds, change_refusal, path_refusal
+from bot.loop.designing import TestDesignSteps
+from bot.loop.guard import EditBounds
+from bot.loop.judging import JudgingSteps
 from bot.loop.localize import Localizer
 from bot.loop.outcome import (
     Iteration,
@@ -36,11 +34,9 @@ from bot.loop.outcome import (
     Step,
     StepEvent,
     Stop,
-    TestSummary,
     Usage,
 )
 from bot.loop.ports import Clock, TestRunner
-from bot.loop.prompting import render
 from bot.loop.reads import answer_reads
 from bot.loop.revision import TestReview
 from bot.loop.untrusted import describe_removed, hidden_parts
@@ -54,10 +50,6 @@ from bot.repo_config import (
     parse_repo_config,
 )
 from bot.sandbox.results import RunProblem, RunResult, SetupFailed
-from bot.sandbox.summary import format_counts
-
-FEEDBACK_CHARS = 10_000
-MAX_PROBLEMS_KEPT = 50
 
 
 class Cancelled(Exception):
@@ -98,7 +90,7 @@ def test_file_for(issue: Issue) -> str:
     return f"tests/agentcoder/test_{slugify(issue.title, 40).replace('-', '_')}.py"
 
 
-class AgentLoop(TestDesignSteps):
+class AgentLoop(TestDesignSteps, JudgingSteps):
     """Runs the programmer, the test designer and the executor until the issue is fixed or a budget runs out."""
 
     def __init__(self, sandbox: TestRunner, programmer: Programmer, designer: TestDesigner, limits: LoopLimits = LoopLimits(),
@@ -204,15 +196,6 @@ class AgentLoop(TestDesignSteps):
 
     # -- the boxes of the figure ------------------------------------------------------------
 
-    def _baseline(self, workspace: Workspace, config: RepoConfig, outcome: Outcome) -> TestSummary:
-        self.progress(StepEvent(Step.BASELINE, "running the existing tests on the unchanged code"))
-        run = self._run_suite(workspace, config, outcome)
-        baseline = TestSummary.of(run)
-        if baseline.failing:
-            outcome.notes.append(f"{len(baseline.failing)} test(s) already fail on the unchanged code and are not"
-                                 f" blamed on the change: {', '.join(baseline.failing[:20])}")
-        return baseline
-
     def _localize(self, issue: Issue, sources: list[SourceFile], outcome: Outcome) -> Focus | None:
         """The programmer's model names files, then classes and functions (Agentless); None: use the ranking.
 
@@ -243,8 +226,7 @@ class AgentLoop(TestDesignSteps):
         self.programmer.start(issue, context, outcome.test_file, guidance, config.instructions, config.protected_paths,
                               failing_now)
         read_turns = self.limits.max_read_turns
-        refuse = self._refusal(workspace, config, outcome.test_file)
-        bounds = self.limits.edits
+        refuse = edit_refusal(workspace, config, outcome.test_file, self.limits.edits.max_new_files)
         feedback: str | None = None
         best: tuple[int, dict[str, str | None]] | None = None
         new_runs: dict[int, RunResult | None] = {}
@@ -264,20 +246,8 @@ class AgentLoop(TestDesignSteps):
                                                         f" {', '.join(map(str, proposal.reads[:5]))}", number))
                 proposal = self.programmer.propose(self._answer_reads(workspace, proposal.reads))
                 usage.merge(self._count(outcome, Role.PROGRAMMER, proposal.reply))
-            blocks, too_many = limit_blocks(proposal.parsed.blocks, bounds.max_blocks, bounds.max_new_text_bytes)
-            applied = apply_edits(blocks, workspace.read, refuse)
-            problems = proposal.parsed.problems + too_many + applied.problems
-            for path, text in applied.files.items():
-                reason = change_refusal(path, workspace.read(path), text)
-                if reason is None:
-                    try:
-                        workspace.write(path, text)
-                    except WorkspaceError as exc:
-                        reason = str(exc)
-                if reason is not None:
-                    problems.append(f"Edit to {path} refused: {reason}")
-            if len(problems) > MAX_PROBLEMS_KEPT:
-                problems = problems[:MAX_PROBLEMS_KEPT] + [f"... and {len(problems) - MAX_PROBLEMS_KEPT} more problems"]
+            problems = capped(proposal.parsed.problems + apply_answer(proposal.parsed.blocks, workspace, refuse,
+                                                                      self.limits.edits))
             if proposal.reads and not proposal.parsed.blocks and read_turns <= 0:
                 problems.append(f"You have used all {self.limits.max_read_turns} answers that only READ; answer with"
                                 " SEARCH/REPLACE blocks against the code you have been shown.")
@@ -316,117 +286,10 @@ class AgentLoop(TestDesignSteps):
             workspace.restore(start, best[1])
         self._finish(workspace, outcome, new_runs.get(outcome.best_iteration) if outcome.best_iteration else None)
 
-    def _judge_branch(self, workspace: Workspace, config: RepoConfig, outcome: Outcome) -> tuple[bool, str]:
-        """The branch as it is, against the (revised) tests: whether all pass (then the tests are written), and
-        otherwise the failures."""
-        if outcome.test_code is None or not self._check_budgets(outcome):
-            return False, ""
-        self.progress(StepEvent(Step.TESTS, "running the revised tests on the change already on this branch"))
-        suite, new_tests, regressions, failures, new_run = self._judge(workspace, config, outcome)
-        suite_ok = not suite.problem or (suite.problem is RunProblem.NO_TESTS and new_tests.passed > 0)
-        if not suite_ok or regressions or new_tests.failing:
-            text = "\n\n".join(failures)
-            return False, text if len(text) <= FEEDBACK_CHARS else text[:FEEDBACK_CHARS] + "\n...[more failures trimmed]"
-        self._finish(workspace, outcome, new_run)
-        return True, ""
-
-    @staticmethod
-    def _finish(workspace: Workspace, outcome: Outcome, final_run: RunResult | None) -> None:
-        """Leave the generated tests in the working copy, with each test's result on the final change."""
-        if outcome.test_code is not None:
-            try:
-                workspace.write(outcome.test_file, outcome.test_code)
-            except WorkspaceError as exc:
-                outcome.notes.append(f"the generated tests were not added to the branch: {exc}")
-        for test in outcome.generated_tests if final_run else []:
-            test.after, test.after_text = result_of(final_run, test.id)
-
     # -- steps ----------------------------------------------------------------------------------
-
-    def _judge(self, workspace: Workspace, config: RepoConfig, outcome: Outcome):
-        """Run the suite and the new tests; what newly fails, and the failure text for the programmer."""
-        try:
-            run = self._run_suite(workspace, config, outcome)
-        except SetupFailed as exc:
-            summary = TestSummary(problem=RunProblem.SETUP_FAILED, problem_text="setup failed after the change")
-            failure = f"Installing the changed repository failed:\n{exc.log_tail[-2000:]}"
-            return summary, TestSummary(), [], [failure], None
-        suite = TestSummary.of(run)
-        baseline_failing = set(outcome.baseline.failing if outcome.baseline else [])
-        regressions = [test for test in suite.failing if test not in baseline_failing]
-        failures = _failure_texts(run, set(regressions))
-        if run.problem in {RunProblem.TIMEOUT, RunProblem.OUT_OF_MEMORY, RunProblem.REPORT_MISMATCH}:
-            failures.append(run.describe_problem())
-        new_tests, new_run = TestSummary(), None
-        if outcome.test_code is not None:
-            new_run = self._run_new_tests(workspace, config, outcome.test_code, outcome)
-            new_tests = TestSummary.of(new_run)
-            failures += _failure_texts(new_run, set(new_tests.failing))
-            if new_run.problem:
-                failures.append(f"{outcome.test_file}: {new_run.describe_problem()}")
-                new_tests.failing = new_tests.failing or [outcome.test_file]
-        return suite, new_tests, regressions, failures, new_run
-
-    def _feedback(self, number: int, workspace: Workspace, problems: list[str], failures: list[str],
-                  outcome: Outcome, changed: list[str]) -> str:
-        text = "\n\n".join(failures)
-        if len(text) > FEEDBACK_CHARS:
-            text = text[:FEEDBACK_CHARS] + "\n...[more failures trimmed]"
-        budget = self.limits.context_token_budget * CHARS_PER_TOKEN // 2
-        files = []
-        for path in changed:
-            content = workspace.read(path)
-            if content is not None and len(content) <= budget:
-                files.append({"path": path, "text": content})
-                budget -= len(content)
-        return render(
-            "feedback", iteration=number, max_iterations=self.limits.max_iterations,
-            edit_problems=describe_problems(problems) if problems else "", failures=text,
-            preexisting=outcome.baseline.failing if outcome.baseline else [], changed_files=files,
-        )
 
     def _answer_reads(self, workspace: Workspace, requests) -> str:
         return answer_reads(requests, workspace.read_for_agent, self.limits.context_chars // 2)
-
-    def _run_suite(self, workspace: Workspace, config: RepoConfig, outcome: Outcome) -> RunResult:
-        run = self.sandbox.run_tests(workspace.path, config)
-        outcome.test_s += run.duration_s
-        self.progress(StepEvent(Step.TESTS, f"suite: {format_counts(run)}"))
-        return run
-
-    def _run_new_tests(self, workspace: Workspace, config: RepoConfig, code: str, outcome: Outcome) -> RunResult:
-        run = self.sandbox.run_tests(workspace.path, config, extra_files={outcome.test_file: code},
-                                     selection=[outcome.test_file])
-        outcome.test_s += run.duration_s
-        self.progress(StepEvent(Step.TESTS, f"new tests: {format_counts(run)}"))
-        return run
-
-    def _refusal(self, workspace: Workspace, config: RepoConfig, test_file: str) -> Callable[[str], str | None]:
-        """Why the programmer may not edit a path; it is asked before each block, and counts the new files."""
-        existing = set(workspace.files())
-        existing_tests = {path for path in existing if is_test_path(path)}
-        created: set[str] = set()
-        max_new = self.limits.edits.max_new_files
-
-        def refuse(path: str) -> str | None:
-            if path == test_file:
-                return "it holds the generated tests, which the programmer may not change"
-            if path in existing_tests:
-                return "it is one of the repository's existing tests, which are read-only"
-            reason = path_refusal(path, config.workflow_paths) or workspace.opaque(path)
-            if reason:
-                return reason
-            if config.is_protected(path):
-                return "it is protected by .agentcoder.yml (protected_paths)"
-            if os.path.lexists(workspace.path / path) and workspace.read(path) is None:
-                return "it is a directory, a binary file or too large to edit as text"
-            if path not in existing and path not in created:
-                if len(created) >= max_new:
-                    return f"a run may create at most {max_new} new files"
-                created.add(path)
-            return None
-
-        return refuse
 
     def _check_budgets(self, outcome: Outcome) -> bool:
         """Raise on cancellation; False (with the stop reason set) when a budget is spent."""
@@ -450,15 +313,3 @@ class AgentLoop(TestDesignSteps):
         outcome.tokens[agent].merge(usage)
         outcome.model_s += reply.seconds
         return usage
-
-
-def _failure_texts(run: RunResult, failing: set[str]) -> list[str]:
-    out = []
-    for test in run.tests:
-        if test.id in failing:
-            message = test.message if len(test.message) <= FAILURE_CHARS else "..." + test.message[-FAILURE_CHARS:]
-            out.append(f"{test.outcome.upper()} {test.id}\n{message}")
-    for error in run.collection_errors:
-        if f"{error.id} (collection)" in failing:
-            out.append(f"ERROR collecting {error.id}\n{error.message[-FAILURE_CHARS:]}")
-    return out
