@@ -128,7 +128,8 @@ def test_serve_without_workers_and_two_workers_on_postgresql(tmp_path, postgres,
         wait_until(lambda: all(j.state in FINAL_STATES for j in queue.recent()), 400, "the four jobs")
         jobs = sorted(queue.recent(), key=lambda j: j.id)
         assert [j.state for j in jobs] == ["cancelled", "done", "done", "done", "done"], [j.detail for j in jobs]
-        assert jobs[0].detail == f"superseded by job {jobs[4].id}"
+        # Superseded while queued, or (when a worker took it before the newer trigger was admitted) while running.
+        assert jobs[0].detail.startswith(f"superseded by job {jobs[4].id}")
         pulls = sorted(standin.pulls.values(), key=lambda p: p["number"])
         assert len(pulls) == 4 and all(p["pull"]["draft"] for p in pulls)
         assert sorted(int(re.search(r"Fixes #(\d+)", p["body"]).group(1)) for p in pulls) == sorted(issues)
