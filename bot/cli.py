@@ -207,7 +207,12 @@ def cmd_bench_swe(args: argparse.Namespace, settings: Settings) -> int:
     # Imported only now: bad arguments are refused before the second the loop's modules take to import.
     from bot import composition
     from bot.bench.swe_run import SweRunner
-    from bot.bench.swe_session import ModelUnreachable, PredictionsError, format_session, run_session
+    from bot.bench.swe_session import (
+        ModelUnreachable,
+        PredictionsError,
+        format_session,
+        run_session,
+    )
 
     model = composition.build_model(settings)
     sandbox = composition.build_sandbox(settings)

@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass
 
 from bot.app.ports import RepositoryClient
+from bot.loop.untrusted import fence
 from bot.outside.github import GitHubError
 from bot.outside.workspace import Workspace, WorkspaceError
 from bot.redact import redact
@@ -57,18 +58,9 @@ def refusal_report(published: Published, branch: str, patch: str, summary: str) 
     lines = [f"AgentCoder finished ({summary}) but GitHub refused its commits for branch `{branch}`.",
              "", f"- `git push`: {published.push_refusal}", f"- GitHub's API: {published.api_refusal}", ""]
     if len(patch) <= MAX_PATCH_CHARS:
-        fence = "`" * max(3, _longest_backtick_run(patch) + 1)
         lines += ["The change is below, so the work is not lost (apply it with `git apply`).", "",
-                  "<details><summary>The change</summary>", "", f"{fence}diff", patch.rstrip(), fence, "", "</details>"]
+                  "<details><summary>The change</summary>", "", fence(patch, "diff"), "", "</details>"]
     else:
         lines.append(f"The change ({len(patch):,} characters) is too large to show here; ask again once the "
                      "refusal above is resolved.")
     return "\n".join(lines)
-
-
-def _longest_backtick_run(text: str) -> int:
-    longest = current = 0
-    for char in text:
-        current = current + 1 if char == "`" else 0
-        longest = max(longest, current)
-    return longest

@@ -6,6 +6,7 @@ import html
 import re
 
 from bot.loop.outcome import GeneratedTest, Outcome, TestRevision, TestSummary
+from bot.loop.untrusted import fence, longest_backtick_run
 from bot.outside.model import Role
 from bot.sandbox.summary import counts_text
 
@@ -20,19 +21,11 @@ def _counts(summary: TestSummary) -> str:
     return text + (f" ({summary.problem_text})" if summary.problem_text else "")
 
 
-def _fence(text: str, language: str = "text") -> str:
-    """A code fence longer than any run of backticks inside, so the text cannot close it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{language}\n{text.rstrip()}\n{fence}"
-
-
 _MENTION = re.compile(r"@(?=[A-Za-z0-9])")
 _REFERENCE = re.compile(r"(#|\bGH-)(?=\d)", re.IGNORECASE)
 # A closing keyword before an issue's URL (before `#123` the reference itself is broken already).
 _CLOSING = re.compile(r"\b(?=(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?):?\s+https?://)(\w)", re.IGNORECASE)
 _ZWSP = "\u200b"
-_BACKTICKS = re.compile(r"`+")
 
 
 def dollars(cost: float | None) -> str:
@@ -57,8 +50,7 @@ def inert(text: str) -> str:
 def code(text: str) -> str:
     """An inline code span that holds `text` whatever backticks it has (mentions are not linked in code)."""
     text = " ".join(text.split())
-    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
-    ticks = "`" * (longest + 1)
+    ticks = "`" * (longest_backtick_run(text) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
 
@@ -110,7 +102,7 @@ def generated_tests_list(outcome: Outcome, *, evidence_budget: int = EVIDENCE_BU
 def _result(result: str, why: str) -> str:
     if not result:
         return "not run (no change was tested)\n"
-    return f"**{result}**\n" + (f"\n{_fence(why)}\n" if why else "")
+    return f"**{result}**\n" + (f"\n{fence(why, 'text')}\n" if why else "")
 
 
 def evidence_block(test: GeneratedTest) -> str:
@@ -123,7 +115,7 @@ def evidence_block(test: GeneratedTest) -> str:
         f"<details><summary><code>{name}</code>: {KIND_LABEL[test.kind]}, {test.before or 'not run'} on the"
         f" unchanged code{after}</summary>",
         "",
-        _fence(code, "python") if code else "_(its code could not be found in the module)_",
+        fence(code, "python") if code else "_(its code could not be found in the module)_",
         "",
         "On the unchanged code: " + _result(test.before, test.before_text),
         "On the change: " + _result(test.after, test.after_text),
@@ -157,9 +149,9 @@ def markdown_log(outcome: Outcome, *, feedback_chars: int = 3_000) -> str:
                    f" tests {it.test_s:.1f} s; iteration {it.wall_s:.1f} s")
         if it.feedback:
             text = it.feedback if len(it.feedback) <= feedback_chars else it.feedback[:feedback_chars] + "\n...[trimmed]"
-            out.append(f"<details><summary>Failures fed back</summary>\n\n{_fence(text)}\n\n</details>")
+            out.append(f"<details><summary>Failures fed back</summary>\n\n{fence(text, 'text')}\n\n</details>")
     for note in outcome.notes:
-        out.append(f"\n> {inert(note.splitlines()[0])}" + ("\n\n" + _fence("\n".join(note.splitlines()[1:])) if "\n" in note else ""))
+        out.append(f"\n> {inert(note.splitlines()[0])}" + ("\n\n" + fence("\n".join(note.splitlines()[1:]), "text") if "\n" in note else ""))
     out.append("\n" + usage_table(outcome))
     return "\n".join(out) + "\n"
 
@@ -169,7 +161,7 @@ def revision_log(number: int, revision: TestRevision) -> str:
     def names(items: list[str]) -> str:
         return ", ".join(code(name) for name in items)
 
-    out = [f"\n### Test revision {number}", "Asked:", _fence(revision.asked)]
+    out = [f"\n### Test revision {number}", "Asked:", fence(revision.asked, "text")]
     if revision.attempts:
         out.append(f"- Test designer: {revision.attempts} attempt(s)")
     if not revision.accepted:
@@ -187,7 +179,7 @@ def revision_log(number: int, revision: TestRevision) -> str:
     if moves:
         out.append("- On the unchanged code now: " + "; ".join(moves))
     if revision.diff:
-        out.append(f"<details><summary>Change to the test module</summary>\n\n{_fence(revision.diff, 'diff')}\n\n</details>")
+        out.append(f"<details><summary>Change to the test module</summary>\n\n{fence(revision.diff, 'diff')}\n\n</details>")
     return "\n".join(out)
 
 

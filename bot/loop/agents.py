@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from bot.loop.context import Context, Snippet
 from bot.loop.designer_context import DesignerContext
 from bot.loop.edits import ParseResult, parse_edit_blocks
-from bot.loop.localize import fence_for
 from bot.loop.ports import ChatModel
 from bot.loop.prompting import render
 from bot.loop.reads import MAX_READS_PER_ANSWER, ReadRequest, parse_reads
+from bot.loop.untrusted import fence_marks
 from bot.outside.model import Reply, Role
 
 MAX_ISSUE_CHARS = 20_000
@@ -96,7 +96,7 @@ def extract_plan(text: str) -> str:
 
 def code_blocks(snippets: tuple[Snippet, ...]) -> list[dict]:
     """Snippets as the prompt templates show them, each with a fence longer than any in its text."""
-    return [{"path": s.path, "text": s.text, "fence": fence_for(s.text), "complete": s.complete,
+    return [{"path": s.path, "text": s.text, "fence": fence_marks(s.text), "complete": s.complete,
              "symbols": list(s.symbols)} for s in snippets]
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from bot.loop.context import Focus, SourceFile, is_source_path
 from bot.loop.prompting import render
 from bot.loop.symbols import outline, render_view, skeleton_ranges
+from bot.loop.untrusted import fence_marks
 from bot.outside.model import ModelClient, Reply, Role
 
 MAX_FILES = 5
@@ -61,7 +62,7 @@ class Localizer:
                 view = render_view(text, skeleton_ranges(found, 1))
             view = view[:room]
             used += len(view)
-            skeletons.append({"path": path, "text": view, "fence": fence_for(view)})
+            skeletons.append({"path": path, "text": view, "fence": fence_marks(view)})
         prompt = render("localize_symbols", issue_title=issue_title, issue_body=issue_body, files=skeletons)
         reply = self.model.complete(self.role, [{"role": "user", "content": prompt}])
         result.replies.append(reply)
@@ -121,9 +122,3 @@ def parse_symbols(text: str, files: dict[str, str]) -> dict[str, list[str]]:
 def _resolve(token: str, known: list[str]) -> str | None:
     paths = parse_files(token, known)
     return paths[0] if paths else None
-
-
-def fence_for(text: str) -> str:
-    """A Markdown fence longer than any backtick run in the text."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)

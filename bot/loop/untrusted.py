@@ -60,10 +60,19 @@ def one_line(text: str) -> str:
     return " ".join(_CONTROL.sub(" ", _LINE_BREAKS.sub(" ", clean(text))).split())
 
 
+def longest_backtick_run(text: str) -> int:
+    """The length of the longest run of backticks in `text` (0: none)."""
+    return max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+
+
+def fence_marks(text: str) -> str:
+    """The backticks of a Markdown fence that `text` cannot close: at least three, and longer than any run inside."""
+    return "`" * max(3, longest_backtick_run(text) + 1)
+
+
 def fence(text: str, info: str = "") -> str:
     """`text` in a backtick fence longer than any backtick run inside it."""
-    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
-    marks = "`" * max(3, longest + 1)
+    marks = fence_marks(text)
     return f"{marks}{info}\n{text.rstrip()}\n{marks}"
 
 
