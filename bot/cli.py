@@ -167,11 +167,11 @@ def cmd_fix(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder bench humaneval|mbpp`: score given completions, or run the agents, the paper's protocol."""
+    if args.benchmark == "swe":  # before the imports below: its bad arguments are refused without them
+        return cmd_bench_swe(args, settings)
     from bot import composition
     from bot.bench.run import BenchInputError, run_bench
 
-    if args.benchmark == "swe":
-        return cmd_bench_swe(args, settings)
     sandbox = composition.build_sandbox(settings)
     make_loop = None
     if args.completions is None:
@@ -231,9 +231,9 @@ def cmd_bench_swe(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """`agentcoder serve`: the webhook edge and (unless AGENTCODER_CONCURRENT_JOBS=0) workers, until SIGTERM."""
-    import uvicorn
-
     service = _service(settings)
+    import uvicorn  # only now: missing or bad App settings are refused without it
+
     _configure_logging()  # after start-up, whose errors stay one line
     if service.pool is not None:
         service.pool.start()
@@ -297,8 +297,9 @@ def _configure_logging() -> None:
 
 
 def _service(settings: Settings, recover: bool = True):
+    settings.require_github_app()  # before the App's modules are imported: a refusal stays quick
     from bot import composition
-    settings.require_github_app()
+
     return composition.build_service(settings, recover=recover)
 
 
