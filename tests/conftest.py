@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import textwrap
@@ -14,6 +15,7 @@ from bot.app.sqlite_queue import SqliteQueue
 from bot.config import load_settings
 from bot.dev.openai_server import ScriptedOpenAI
 from bot.sandbox.executor import ContainerLimits, Sandbox, SandboxUnavailable
+from tests.cli_runs import Run, run_main
 
 
 def make_repo(root: Path, files: dict[str, str], *, commit: bool = True) -> Path:
@@ -51,6 +53,26 @@ def scripted_model() -> Iterator[ScriptedOpenAI]:
     """The scripted OpenAI-compatible stand-in, started with an empty script."""
     with ScriptedOpenAI() as running:
         yield running
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys, tmp_path: Path):
+    """`cli(*args, env={...})`: `agentcoder ARGS` in this process, returning a `Run`.
+
+    The environment starts without AGENTCODER_* and OPENAI_* settings and gets `env` on top (kept for later calls
+    in the same test); the working directory is the test's tmp_path. Both are put back after the test.
+    """
+    for key in list(os.environ):
+        if key.startswith(("AGENTCODER_", "OPENAI_")):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: object, env: dict[str, str] | None = None) -> Run:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        return run_main(capsys, [str(arg) for arg in args])
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,30 +11,47 @@ import httpx
 import pytest
 
 from bot.dev.github.standin import GitHubStandin
+from tests.cli_runs import HEAVY_MODULES, clean_environment, run_process
 from tests.conftest import free_port
 from webhooks.signature import sign
 
 
 def serve(env: dict, *args: str) -> subprocess.Popen:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("AGENTCODER_", "OPENAI_"))}
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", *args], env={**clean, **env},
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", *args], env={**clean_environment(), **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("env, message", [
-    ({}, "set AGENTCODER_GITHUB_APP_ID"),
-    ({"AGENTCODER_GITHUB_APP_ID": "1"}, "set AGENTCODER_WEBHOOK_SECRET"),
-    ({"AGENTCODER_GITHUB_APP_ID": "1", "AGENTCODER_WEBHOOK_SECRET": "s"}, "set AGENTCODER_GITHUB_PRIVATE_KEY"),
-    ({"AGENTCODER_GITHUB_APP_ID": "1", "AGENTCODER_WEBHOOK_SECRET": "s", "AGENTCODER_GITHUB_PRIVATE_KEY": "nope"},
-     "AGENTCODER_GITHUB_PRIVATE_KEY: not a PEM private key"),
-    ({"AGENTCODER_GITHUB_APP_ID": "1", "AGENTCODER_WEBHOOK_SECRET": "s",
-      "AGENTCODER_GITHUB_PRIVATE_KEY_PATH": "/nonexistent/key.pem"}, "cannot read /nonexistent/key.pem"),
-], ids=["no-app-id", "no-secret", "no-key", "bad-key", "missing-key-file"])
-def test_serve_refuses_missing_or_bad_app_settings(env, message):
-    process = serve(env)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 2
-    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+APP_ID_AND_SECRET = {"AGENTCODER_GITHUB_APP_ID": "1", "AGENTCODER_WEBHOOK_SECRET": "s"}
+BAD_APP_SETTINGS = {
+    "no-app-id": ({}, "set AGENTCODER_GITHUB_APP_ID"),
+    "no-secret": ({"AGENTCODER_GITHUB_APP_ID": "1"}, "set AGENTCODER_WEBHOOK_SECRET"),
+    "no-key": (APP_ID_AND_SECRET, "set AGENTCODER_GITHUB_PRIVATE_KEY"),
+    "bad-key": ({**APP_ID_AND_SECRET, "AGENTCODER_GITHUB_PRIVATE_KEY": "nope"},
+                "AGENTCODER_GITHUB_PRIVATE_KEY: not a PEM private key"),
+    "missing-key-file": ({**APP_ID_AND_SECRET, "AGENTCODER_GITHUB_PRIVATE_KEY_PATH": "/nonexistent/key.pem"},
+                         "cannot read /nonexistent/key.pem"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_APP_SETTINGS))
+def test_serve_refuses_missing_or_bad_app_settings(cli, name):
+    env, message = BAD_APP_SETTINGS[name]
+    # Were the settings let through, GitHub and the model would be local ports nothing listens on.
+    done = cli("serve", "--port", free_port(), env={"AGENTCODER_GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",
+                                                    "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", **env})
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_serve_as_a_process_refuses_a_bad_key_in_one_line_before_importing_the_app():
+    # The process as an operator starts it: nothing else on stderr from start-up, and no App module imported yet.
+    env, message = BAD_APP_SETTINGS["bad-key"]
+    done, imported = run_process("serve", "--port", free_port(), env={
+        **clean_environment(), "AGENTCODER_GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", **env})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"agentcoder: {message}") and done.stderr.count("\n") == 1, done.stderr
+    assert imported.isdisjoint(HEAVY_MODULES), sorted(imported & HEAVY_MODULES)
 
 
 def wait_for_health(process: subprocess.Popen, port: int) -> httpx.Response:
