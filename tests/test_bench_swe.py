@@ -43,7 +43,8 @@ from bot.dev.swe_gold import (
 from bot.loop.agents import extract_python_module
 from bot.loop.edits import apply_edits, parse_edit_blocks
 from bot.sandbox.results import CollectionError, RunResult, TestOutcome
-from tests.conftest import make_repo
+from tests.cli_runs import HEAVY_MODULES, run_process
+from tests.conftest import free_port, make_repo
 
 CALC = {
     "calc/__init__.py": '''\
@@ -212,16 +213,26 @@ def test_nonsense_model_resolves_nothing_and_exits_cleanly(sandbox, tmp_path):
     assert json.loads((tmp_path / "p.jsonl").read_text())["model_patch"] == ""
 
 
-def test_bad_arguments_exit_2_naming_what_to_fix(tmp_path):
-    with ScriptedOpenAI() as server:
-        missing = bench(server, "--instances", tmp_path / "nope.jsonl")
-        (tmp_path / "junk.jsonl").write_text("{}\nnot json\n")
-        junk = bench(server, "--instances", tmp_path / "junk.jsonl")
-        no_repos = bench(server, "--instances", tmp_path / "junk.jsonl", "--repos", tmp_path / "absent")
+def test_bad_arguments_exit_2_naming_what_to_fix(cli, tmp_path):
+    # No model server answers: bad arguments are refused before any model is needed.
+    env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1", "OPENAI_API_KEY": "scripted"}
+    missing = cli("bench", "swe", "--instances", tmp_path / "nope.jsonl", env=env)
+    (tmp_path / "junk.jsonl").write_text("{}\nnot json\n")
+    junk = cli("bench", "swe", "--instances", tmp_path / "junk.jsonl", env=env)
+    no_repos = cli("bench", "swe", "--instances", tmp_path / "junk.jsonl", "--repos", tmp_path / "absent", env=env)
     assert missing.returncode == 2 and "--instances" in missing.stderr and str(tmp_path / "nope.jsonl") in missing.stderr
     assert junk.returncode == 2 and "holds no valid instance" in junk.stderr
     assert no_repos.returncode == 2 and "--repos" in no_repos.stderr
     assert "Traceback" not in missing.stderr + junk.stderr + no_repos.stderr
+
+
+def test_as_a_process_bad_arguments_are_refused_in_one_line_before_the_loop_is_imported(tmp_path):
+    done, imported = run_process("bench", "swe", "--instances", tmp_path / "nope.jsonl",
+                                 env={**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"agentcoder: cannot read --instances {tmp_path / 'nope.jsonl'}: ")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert imported.isdisjoint(HEAVY_MODULES), sorted(imported & HEAVY_MODULES)
 
 
 @pytest.mark.docker

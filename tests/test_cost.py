@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from bot.app.reports import failure_report, pr_body, usage_table
@@ -83,10 +79,8 @@ def test_prices_are_read_from_json_in_the_environment(monkeypatch):
     ('{"gpt": {"input": 1, "output": 2, "currency": "EUR"}}', "AGENTCODER_MODEL_PRICES: gpt.currency"),
     ('[0.15, 0.6]', "AGENTCODER_MODEL_PRICES: Input should be a valid dictionary"),
 ], ids=["not-json", "missing-output", "negative", "unknown-key", "a-list"])
-def test_malformed_prices_exit_2_with_one_line_naming_the_setting(prices, message):
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("AGENTCODER_", "OPENAI_"))}
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "check", "."], capture_output=True, text=True, timeout=60,
-                          env={**clean, "AGENTCODER_MODEL_PRICES": prices})
+def test_malformed_prices_exit_2_with_one_line_naming_the_setting(cli, prices, message):
+    done = cli("check", ".", env={"AGENTCODER_MODEL_PRICES": prices})
     assert done.returncode == 2
     assert done.stderr.startswith(f"agentcoder: {message}") and done.stderr.count("\n") == 1, done.stderr
     assert "(US dollars per million tokens)" in done.stderr and "Traceback" not in done.stderr

@@ -18,7 +18,7 @@ import pytest
 from bot.app.register import read_credentials
 from bot.dev.github.standin import GitHubStandin
 from bot.outside.github import GitHubApp
-from tests.conftest import make_repo
+from tests.conftest import free_port, make_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,12 +82,11 @@ def test_register_writes_working_credentials_readable_only_by_the_owner(standin,
     assert shell.stdout == standin.app_private_key_pem.strip()
 
 
-def test_register_refuses_to_overwrite_a_credentials_file(standin, tmp_path):
+def test_register_refuses_to_overwrite_a_credentials_file(cli, tmp_path):
     out = tmp_path / "agentcoder-app.env"
     out.write_text("keep me")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "AGENTCODER_GITHUB_URL": standin.api_url}
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "register", "--port", "0", "--out", str(out)], env=env,
-                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    # Refused before anything is served or asked: GitHub here is a port nothing listens on.
+    done = cli("register", "--port", "0", "--out", out, env={"AGENTCODER_GITHUB_URL": f"http://127.0.0.1:{free_port()}"})
     assert done.returncode == 2 and done.stderr.strip() == (
         f"agentcoder: {out} exists already: move it away or name another file with --out")
-    assert out.read_text() == "keep me"
+    assert out.read_text() == "keep me" and done.stdout == ""
