@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +66,22 @@ def clean_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith(("AGENTCODER_", "OPENAI_"))}
 
 
-def run_process(*args: object, env: dict[str, str], timeout_s: float = 120.0) -> tuple[Run, set[str]]:
-    """`python -m bot.cli ARGS` as a real process with this worktree's code; its run and the modules it imported."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "bot.cli", *map(str, args)], capture_output=True,
-                          text=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, timeout=timeout_s)
+def console_script() -> str:
+    """The installed `agentcoder` console script of this interpreter (`scripts/setup` installs it)."""
+    script = Path(sysconfig.get_path("scripts")) / "agentcoder"
+    found = str(script) if script.is_file() else shutil.which("agentcoder")
+    assert found, "the agentcoder console script is not installed: run scripts/setup (pip install -e '.[test]')"
+    return found
+
+
+def run_process(*args: object, env: dict[str, str], entry_point: bool = False,
+                timeout_s: float = 120.0) -> tuple[Run, set[str]]:
+    """`python -m bot.cli ARGS` (or the `agentcoder` console script) as a real process with this worktree's code;
+    its run and the modules it imported."""
+    program = [console_script()] if entry_point else [sys.executable, "-m", "bot.cli"]
+    done = subprocess.run([*program, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=timeout_s,
+                          env={**env, "PYTHONPATH": str(ROOT), "PYTHONPROFILEIMPORTTIME": "1"})
     lines = done.stderr.splitlines(keepends=True)
-    timing = [line for line in lines if line.startswith("import time:")]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in timing}
+    imported = {line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time:")}
     printed = "".join(line for line in lines if not line.startswith("import time:"))
     return Run(done.returncode, done.stdout, printed), imported

@@ -43,10 +43,11 @@ def test_serve_refuses_missing_or_bad_app_settings(cli, name):
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
-def test_serve_as_a_process_refuses_a_bad_key_in_one_line_before_importing_the_app():
-    # The process as an operator starts it: nothing else on stderr from start-up, and no App module imported yet.
+def test_the_console_script_refuses_a_bad_key_in_one_line_before_importing_the_app():
+    # `agentcoder serve` as an operator starts it: the installed entry point, its exit status, nothing else on stderr
+    # from start-up, and no App module imported yet.
     env, message = BAD_APP_SETTINGS["bad-key"]
-    done, imported = run_process("serve", "--port", free_port(), env={
+    done, imported = run_process("serve", "--port", free_port(), entry_point=True, env={
         **clean_environment(), "AGENTCODER_GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",
         "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", **env})
     assert done.returncode == 2, done.stderr
