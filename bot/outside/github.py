@@ -29,6 +29,7 @@ from githubkit.exception import (
 )
 from githubkit.retry import RetryOption
 
+from bot.outside.tls import tls_context
 from bot.redact import redact
 
 STATUS_MARKER = "<!-- agentcoder:status -->"
@@ -255,7 +256,7 @@ class GitHubApp:
         self.retry: RetryPolicy | None = (RetryPolicy() if auto_retry is True else auto_retry or None)
         # githubkit's default cache is process-wide and keyed by app id only: give each App its own.
         self._app = GitHub(AppAuthStrategy(app_id, private_key), base_url=self.api_url, auto_retry=self._retry(),
-                           cache_strategy=MemCacheStrategy())
+                           cache_strategy=MemCacheStrategy(), ssl_verify=tls_context())
         self._tokens: dict[tuple, tuple[str, float]] = {}
         self._identity: BotIdentity | None = None
         self._slug: str | None = None
@@ -292,7 +293,7 @@ class GitHubApp:
 
     def _client(self, token: str) -> GitHub:
         return GitHub(TokenAuthStrategy(token), base_url=self.api_url, auto_retry=self._retry(),
-                      cache_strategy=MemCacheStrategy())
+                      cache_strategy=MemCacheStrategy(), ssl_verify=tls_context())
 
     def installation_token(self, installation_id: int, repository: str | None = None,
                            permissions: dict[str, str] | None = None) -> str:
@@ -542,7 +543,7 @@ class AppRegistration:
 def convert_manifest(api_url: str, code: str) -> AppRegistration:
     """Exchange the one-time code of the manifest flow (POST /app-manifests/{code}/conversions, no auth)."""
     github = GitHub(UnauthAuthStrategy(), base_url=api_url.rstrip("/"), auto_retry=RetryPolicy(),
-                    cache_strategy=MemCacheStrategy())
+                    cache_strategy=MemCacheStrategy(), ssl_verify=tls_context())
     data = _call("app manifest conversion", lambda: github.rest.apps.create_from_manifest(code))
     return AppRegistration(data.id, data.slug or "", data.html_url, data.pem, data.webhook_secret or "")
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot.outside.tls import tls_context
 from webhooks import signature
 
 HOOK_ID = 424242
@@ -54,6 +55,6 @@ def deliver(url: str, event: str, payload: dict, *, secret: str | None, app_id: 
         headers["X-Hub-Signature-256"] = signature
     started = time.monotonic()
     response = httpx.post(url, content=body, headers=headers, timeout=DELIVERY_TIMEOUT_S,
-                          trust_env=False)
+                          trust_env=False, verify=tls_context())
     return Delivery(response.status_code, time.monotonic() - started, delivery_id, event, payload,
                     response.text[:2000])

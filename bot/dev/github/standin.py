@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from datetime import timedelta
@@ -31,6 +32,13 @@ def generate_private_key_pem() -> str:
                              serialization.NoEncryption()).decode()
 
 
+@functools.cache
+def throwaway_private_key_pem() -> str:
+    """The key of every stand-in App made without one in this process (made once: a key takes ~70 ms)."""
+    return generate_private_key_pem()
+
+
+@functools.cache  # loading an RSA key checks it: ~45 ms, once per key is enough
 def public_key_pem(private_key_pem: str) -> str:
     """The public half of a PEM private key, as PEM."""
     key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
@@ -47,7 +55,7 @@ class GitHubStandin:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.app_id = app_id
-        self.app_private_key_pem = app_private_key_pem or generate_private_key_pem()
+        self.app_private_key_pem = app_private_key_pem or throwaway_private_key_pem()
         self.app_slug = app_slug
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
