@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.app.engines import queue_from_url
+from bot.app.pg_queue import PgQueue, migrate_pg
 from bot.app.pg_schema import migrate
 from bot.app.queue import Job, JobResult
 from bot.app.workers import WorkerPool
@@ -112,9 +113,31 @@ def test_an_unreachable_postgresql_url_at_start_up_exits_2_naming_the_setting(co
     assert time.monotonic() - started < 60
 
 
+class _Judging:
+    """The queue, noting when its worker judged which workers are dead (a worker's `recover_stalled` calls)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.judged: list[tuple[float, list[int]]] = []  # (when the call began, the jobs it queued again)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def recover_stalled(self, stalled_after_s: float) -> list[int]:
+        began = time.monotonic()
+        requeued = self._inner.recover_stalled(stalled_after_s)
+        self.judged.append((began, requeued))
+        return requeued
+
+
 def test_the_database_going_away_mid_job_loses_nothing_and_runs_nothing_twice(postgres, caplog):
     url = postgres.new_database()
-    queue, other = queue_from_url(url), queue_from_url(url)
+    migrate_pg(url)
+    # The windows below are scaled together: a pool call gives up after `wait_s`, so each worker notices the
+    # outage and, once the server is back, reconnects within about a second (psycopg_pool retries after ~1 s);
+    # that is well inside `stalled_after_s`, the silence after which a worker counts as dead.
+    stalled_after_s = 2.5
+    queue, other = PgQueue(url, wait_s=1.0), _Judging(PgQueue(url, wait_s=1.0))
     release, entered = threading.Event(), threading.Event()
     runs: list[int] = []
 
@@ -125,23 +148,32 @@ def test_the_database_going_away_mid_job_loses_nothing_and_runs_nothing_twice(po
         return JobResult("finished after the outage", "resolved")
 
     stored = queue.enqueue(job())
-    timing = {"poll_interval_s": 0.05, "heartbeat_s": 0.3, "stalled_after_s": 5.0, "max_backoff_s": 1.0}
+    timing = {"poll_interval_s": 0.05, "heartbeat_s": 0.2, "stalled_after_s": stalled_after_s, "max_backoff_s": 0.5}
     running, idle = WorkerPool(queue, handler, 1, **timing), WorkerPool(other, handler, 1, **timing)
     caplog.set_level(logging.INFO, logger="bot.app.workers")
     running.start()
     try:
         assert entered.wait(10)
         idle.start()
-        postgres.stop("fast")  # longer than stalled_after_s: the idle worker must still not take the job
-        time.sleep(6)
+        postgres.stop("fast")
+        # Longer than stalled_after_s: when the server is back, the running worker's last heartbeat is older than
+        # that, and the idle worker must still not take its job.
+        time.sleep(stalled_after_s + 0.5)
         postgres.start()
-        time.sleep(7)  # long enough for the idle worker to judge, after it reconnected, who is dead
-        assert runs == [stored.id]
+        back = time.monotonic()
+        # Wait until the idle worker has judged who is dead at a moment the server had been up for stalled_after_s
+        # (before that it refuses to judge), so that it had every chance to take the job.
+        deadline = back + stalled_after_s + 30
+        while not any(began >= back + stalled_after_s for began, _ in other.judged):
+            assert time.monotonic() < deadline, "the idle worker never checked for dead workers after the outage"
+            time.sleep(0.05)
+        assert runs == [stored.id] and all(requeued == [] for _, requeued in other.judged)
+        assert (queue.get(stored.id).state, queue.get(stored.id).restarts) == ("running", 0)
         release.set()
         deadline = time.monotonic() + 30
         while queue.get(stored.id).state != "done":
             assert time.monotonic() < deadline, "the job was not recorded after the database came back"
-            time.sleep(0.1)
+            time.sleep(0.05)
     finally:
         release.set()
         running.stop(timeout=10)
@@ -149,7 +181,11 @@ def test_the_database_going_away_mid_job_loses_nothing_and_runs_nothing_twice(po
         queue.close()
         other.close()
     assert runs == [stored.id]
-    assert queue_from_url(url).get(stored.id).detail == "finished after the outage"
+    reopened = queue_from_url(url)
+    try:
+        assert reopened.get(stored.id).detail == "finished after the outage"
+    finally:
+        reopened.close()
     assert "lost the job database" in caplog.text and "reconnected to the job database after" in caplog.text
 
 
