@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,17 +108,47 @@ def world(tmp_path: Path, sandbox: Sandbox):
         made.close()
 
 
+_SHARED_POSTGRES = pytest.StashKey[Path]()
+_SHARED_POSTGRES_INPUT = "agentcoder_postgres_root"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist: every worker shares one PostgreSQL cluster, made in a directory this process removes."""
+    if _SHARED_POSTGRES not in node.config.stash:
+        node.config.stash[_SHARED_POSTGRES] = Path(tempfile.mkdtemp(prefix="agentcoder-pg-shared-"))
+    node.workerinput[_SHARED_POSTGRES_INPUT] = str(node.config.stash[_SHARED_POSTGRES])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the workers' shared PostgreSQL cluster (started by the first worker that needed it), if any."""
+    root = config.stash.get(_SHARED_POSTGRES, None)
+    if root is None:
+        return
+    if (root / "port").exists():
+        from bot.dev.postgres import ThrowawayPostgres
+
+        ThrowawayPostgres(root=root).remove()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def postgres():
-    """One throw-away PostgreSQL cluster for the session (Debian's binaries, 127.0.0.1 only, a free port)."""
+def postgres(request):
+    """One throw-away PostgreSQL cluster for the session (Debian's binaries, 127.0.0.1 only, a free port).
+
+    Under pytest-xdist all workers share one cluster (started by the first that needs it): take a database of
+    your own with `new_database()`, and never stop the server (a test that must, starts a cluster of its own).
+    """
     from bot.dev.postgres import PostgresUnavailable, ThrowawayPostgres
 
+    shared = getattr(request.config, "workerinput", {}).get(_SHARED_POSTGRES_INPUT)
     try:
-        cluster = ThrowawayPostgres().start()
+        cluster = ThrowawayPostgres.shared(Path(shared)) if shared else ThrowawayPostgres().start()
     except PostgresUnavailable as exc:
         pytest.fail(f"these tests need Debian's postgresql package (scripts/setup installs it): {exc}")
     yield cluster
-    cluster.remove()
+    if not shared:
+        cluster.remove()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -130,8 +130,21 @@ class _Judging:
         return requeued
 
 
-def test_the_database_going_away_mid_job_loses_nothing_and_runs_nothing_twice(postgres, caplog):
-    url = postgres.new_database()
+@pytest.fixture
+def own_postgres():
+    """A cluster of this test's own, as the test stops and starts its server (the session's may be shared)."""
+    from bot.dev.postgres import PostgresUnavailable, ThrowawayPostgres
+
+    try:
+        cluster = ThrowawayPostgres().start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"this test needs Debian's postgresql package (scripts/setup installs it): {exc}")
+    yield cluster
+    cluster.remove()
+
+
+def test_the_database_going_away_mid_job_loses_nothing_and_runs_nothing_twice(own_postgres, caplog):
+    url = own_postgres.new_database()
     migrate_pg(url)
     # The windows below are scaled together: a pool call gives up after `wait_s`, so each worker notices the
     # outage and, once the server is back, reconnects within about a second (psycopg_pool retries after ~1 s);
@@ -155,11 +168,11 @@ def test_the_database_going_away_mid_job_loses_nothing_and_runs_nothing_twice(po
     try:
         assert entered.wait(10)
         idle.start()
-        postgres.stop("fast")
+        own_postgres.stop("fast")
         # Longer than stalled_after_s: when the server is back, the running worker's last heartbeat is older than
         # that, and the idle worker must still not take its job.
         time.sleep(stalled_after_s + 0.5)
-        postgres.start()
+        own_postgres.start()
         back = time.monotonic()
         # Wait until the idle worker has judged who is dead at a moment the server had been up for stalled_after_s
         # (before that it refuses to judge), so that it had every chance to take the job.

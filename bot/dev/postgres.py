@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -40,13 +41,17 @@ def _free_port() -> int:
 
 
 class ThrowawayPostgres:
-    """One cluster in a temporary directory; `start()`, `url(db)`, `stop()`, `remove()`."""
+    """One cluster in a temporary directory; `start()`, `url(db)`, `stop()`, `remove()`.
 
-    def __init__(self, *, fsync: bool = False):
+    `root` names the directory instead (an existing cluster in it is used as it is); see `shared()`.
+    """
+
+    def __init__(self, *, fsync: bool = False, root: Path | None = None):
         self.fsync = fsync
-        self.port = _free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="agentcoder-pg-"))
+        self.root = root or Path(tempfile.mkdtemp(prefix="agentcoder-pg-"))
         self.data = self.root / "data"
+        port_file = self.root / "port"
+        self.port = int(port_file.read_text()) if port_file.exists() else _free_port()
         self.bindir = server_bindir()
         self._user = None
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
@@ -55,8 +60,21 @@ class ThrowawayPostgres:
             except KeyError:
                 self._user = pwd.getpwnam("nobody")
             os.chown(self.root, self._user.pw_uid, self._user.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync")
+        if not (self.data / "PG_VERSION").exists():
+            self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync")
         self._databases = 0
+
+    @classmethod
+    def shared(cls, root: Path) -> ThrowawayPostgres:
+        """The running cluster in `root`, shared by several processes (pytest-xdist's workers): the first to ask
+        starts it. Whoever made `root` removes it with `remove()`; none of the sharers may stop it."""
+        with open(root / "start.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            cluster = cls(root=root)
+            if not (root / "port").exists():
+                cluster.start()
+                (root / "port").write_text(str(cluster.port))
+            return cluster
 
     def _run(self, program: str, *args: str) -> None:
         kwargs = {}
