@@ -19,6 +19,7 @@ from bot.app.pg_queue import PgQueue, migrate_pg
 from bot.app.pg_schema import migrate
 from bot.app.queue import Job, JobResult
 from bot.app.workers import WorkerPool
+from bot.cli import main
 from bot.config import ConfigError
 
 pytestmark = pytest.mark.postgres
@@ -35,10 +36,23 @@ def cli(command: str, env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_migrate_applies_the_schema_once_and_then_has_nothing_to_do(postgres):
+def cli_here(command: str, env: dict, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """`cli()` in this process, for a command that cannot block (`migrate`); each contract keeps a real process."""
+    for key in list(os.environ):
+        if key.startswith(("AGENTCODER_", "OPENAI_")):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    status = main([command])
+    printed = capsys.readouterr()
+    return subprocess.CompletedProcess(["agentcoder", command], status, printed.out, printed.err)
+
+
+def test_migrate_applies_the_schema_once_and_then_has_nothing_to_do(postgres, monkeypatch, capsys):
     url = postgres.new_database()
     first = cli("migrate", {"AGENTCODER_DATABASE_URL": url})
-    again = cli("migrate", {"AGENTCODER_DATABASE_URL": url})
+    again = cli_here("migrate", {"AGENTCODER_DATABASE_URL": url}, monkeypatch, capsys)
     assert first.returncode == 0 and "applied procrastinate schema" in first.stdout and "agentcoder schema 1" in first.stdout
     assert again.returncode == 0 and again.stdout.strip().endswith("schema already up to date")
 
@@ -59,12 +73,12 @@ def test_concurrent_migrations_from_several_processes_all_succeed(postgres):
     assert sorted(len(r) for r in results) == [0, 0, 0, 2]  # one applied both steps; the others found them
 
 
-def test_a_schema_from_a_newer_agentcoder_is_refused_with_a_message(postgres):
+def test_a_schema_from_a_newer_agentcoder_is_refused_with_a_message(postgres, monkeypatch, capsys):
     url = postgres.new_database()
     queue_from_url(url).close()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("UPDATE agentcoder_meta SET value = '99' WHERE key = 'agentcoder_schema'")
-    result = cli("migrate", {"AGENTCODER_DATABASE_URL": url})
+    result = cli_here("migrate", {"AGENTCODER_DATABASE_URL": url}, monkeypatch, capsys)
     assert result.returncode == 2
     assert result.stderr.startswith("agentcoder: AGENTCODER_DATABASE_URL:") and len(result.stderr.splitlines()) == 1
     assert "newer AgentCoder (schema 99" in result.stderr
