@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -19,8 +16,8 @@ from bot.app.pg_queue import PgQueue, migrate_pg
 from bot.app.pg_schema import migrate
 from bot.app.queue import Job, JobResult
 from bot.app.workers import WorkerPool
-from bot.cli import main
 from bot.config import ConfigError
+from tests.cli_runs import Run, clean_environment, run_process
 
 pytestmark = pytest.mark.postgres
 
@@ -30,29 +27,15 @@ def job(issue: int = 1) -> Job:
                delivery_id="d")
 
 
-def cli(command: str, env: dict) -> subprocess.CompletedProcess:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("AGENTCODER_", "OPENAI_"))}
-    return subprocess.run([sys.executable, "-m", "bot.cli", command], env={**clean, "PYTHONPATH": os.getcwd(), **env},
-                          capture_output=True, text=True, timeout=120)
+def real_process(command: str, env: dict[str, str]) -> Run:
+    """`agentcoder COMMAND` as a real process, with no AGENTCODER_* or OPENAI_* setting but `env`."""
+    return run_process(command, env={**clean_environment(), **env})[0]
 
 
-def cli_here(command: str, env: dict, monkeypatch, capsys) -> subprocess.CompletedProcess:
-    """`cli()` in this process, for a command that cannot block (`migrate`); each contract keeps a real process."""
-    for key in list(os.environ):
-        if key.startswith(("AGENTCODER_", "OPENAI_")):
-            monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    capsys.readouterr()
-    status = main([command])
-    printed = capsys.readouterr()
-    return subprocess.CompletedProcess(["agentcoder", command], status, printed.out, printed.err)
-
-
-def test_migrate_applies_the_schema_once_and_then_has_nothing_to_do(postgres, monkeypatch, capsys):
+def test_migrate_applies_the_schema_once_and_then_has_nothing_to_do(postgres, cli):
     url = postgres.new_database()
-    first = cli("migrate", {"AGENTCODER_DATABASE_URL": url})
-    again = cli_here("migrate", {"AGENTCODER_DATABASE_URL": url}, monkeypatch, capsys)
+    first = real_process("migrate", {"AGENTCODER_DATABASE_URL": url})  # migrate's one real process
+    again = cli("migrate", env={"AGENTCODER_DATABASE_URL": url})
     assert first.returncode == 0 and "applied procrastinate schema" in first.stdout and "agentcoder schema 1" in first.stdout
     assert again.returncode == 0 and again.stdout.strip().endswith("schema already up to date")
 
@@ -73,12 +56,12 @@ def test_concurrent_migrations_from_several_processes_all_succeed(postgres):
     assert sorted(len(r) for r in results) == [0, 0, 0, 2]  # one applied both steps; the others found them
 
 
-def test_a_schema_from_a_newer_agentcoder_is_refused_with_a_message(postgres, monkeypatch, capsys):
+def test_a_schema_from_a_newer_agentcoder_is_refused_with_a_message(postgres, cli):
     url = postgres.new_database()
     queue_from_url(url).close()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("UPDATE agentcoder_meta SET value = '99' WHERE key = 'agentcoder_schema'")
-    result = cli_here("migrate", {"AGENTCODER_DATABASE_URL": url}, monkeypatch, capsys)
+    result = cli("migrate", env={"AGENTCODER_DATABASE_URL": url})
     assert result.returncode == 2
     assert result.stderr.startswith("agentcoder: AGENTCODER_DATABASE_URL:") and len(result.stderr.splitlines()) == 1
     assert "newer AgentCoder (schema 99" in result.stderr
@@ -114,16 +97,19 @@ def _pem_key() -> str:
                              serialization.NoEncryption()).decode()
 
 
-@pytest.mark.parametrize("command", ["serve", "worker"])
-def test_an_unreachable_postgresql_url_at_start_up_exits_2_naming_the_setting(command, postgres):
+# serve's real process is in test_cli_serve.py; this is worker's (the refusal comes after the App's modules load).
+@pytest.mark.parametrize("command, in_process", [("serve", True), ("worker", False)], ids=["serve", "worker"])
+def test_an_unreachable_postgresql_url_at_start_up_exits_2_naming_the_setting(command, in_process, postgres, cli,
+                                                                              caplog):
     url = f"postgresql://bot:hunter2secret@127.0.0.1:{postgres.port + 1}/agentcoder"
+    env = {"AGENTCODER_GITHUB_APP_ID": "7", "AGENTCODER_WEBHOOK_SECRET": "s",
+           "AGENTCODER_GITHUB_PRIVATE_KEY": _pem_key(), "AGENTCODER_DATABASE_URL": url}
     started = time.monotonic()
-    result = cli(command, {"AGENTCODER_GITHUB_APP_ID": "7", "AGENTCODER_WEBHOOK_SECRET": "s",
-                           "AGENTCODER_GITHUB_PRIVATE_KEY": _pem_key(), "AGENTCODER_DATABASE_URL": url})
+    result = cli(command, env=env) if in_process else real_process(command, env)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("agentcoder: AGENTCODER_DATABASE_URL: cannot connect to PostgreSQL at postgresql://bot:***@")
-    assert "hunter2secret" not in result.stderr + result.stdout
+    assert "hunter2secret" not in result.stderr + result.stdout + caplog.text  # in process, logging goes to caplog
     assert time.monotonic() - started < 60
 
 
@@ -216,8 +202,8 @@ def test_the_database_going_away_mid_job_loses_nothing_and_runs_nothing_twice(ow
     assert "lost the job database" in caplog.text and "reconnected to the job database after" in caplog.text
 
 
-def test_a_worker_with_no_jobs_to_run_is_refused():
-    result = cli("worker", {"AGENTCODER_CONCURRENT_JOBS": "0"})
+def test_a_worker_with_no_jobs_to_run_is_refused(cli):
+    result = cli("worker", env={"AGENTCODER_CONCURRENT_JOBS": "0"})
     assert result.returncode == 2
     assert result.stderr.strip() == ("agentcoder: AGENTCODER_CONCURRENT_JOBS: `agentcoder worker` needs at least 1"
                                      " job at a time")
