@@ -172,8 +172,16 @@ def test_the_database_going_away_mid_job_loses_nothing_and_runs_nothing_twice(ow
         # Longer than stalled_after_s: when the server is back, the running worker's last heartbeat is older than
         # that, and the idle worker must still not take its job.
         time.sleep(stalled_after_s + 0.5)
+        restarting = time.monotonic()
         own_postgres.start()
         back = time.monotonic()
+        # Just back, every worker has been silent for longer than stalled_after_s: the engine judges none dead until
+        # the server has been up that long (a worker that reconnects at once must not take the running job).
+        first_back = PgQueue(url, wait_s=1.0)
+        try:
+            assert first_back.recover_stalled(stalled_after_s) == []
+        finally:
+            first_back.close()
         # Wait until the idle worker has judged who is dead at a moment the server had been up for stalled_after_s
         # (before that it refuses to judge), so that it had every chance to take the job.
         deadline = back + stalled_after_s + 30
@@ -181,6 +189,9 @@ def test_the_database_going_away_mid_job_loses_nothing_and_runs_nothing_twice(ow
             assert time.monotonic() < deadline, "the idle worker never checked for dead workers after the outage"
             time.sleep(0.05)
         assert runs == [stored.id] and all(requeued == [] for _, requeued in other.judged)
+        # And the idle worker judged only once it had been back for stalled_after_s itself, so that the running one
+        # had time to send a heartbeat first.
+        assert min(began for began, _ in other.judged) >= restarting + stalled_after_s
         assert (queue.get(stored.id).state, queue.get(stored.id).restarts) == ("running", 0)
         release.set()
         deadline = time.monotonic() + 30
