@@ -301,13 +301,17 @@ def test_repositories_with_identical_dependency_files_get_separate_images(sandbo
         "calc.py": "def add(a, b):\n    return a - b\n",
         "tests/test_calc.py": "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n",
     }
-    # The first repository's setup plants a .pth that "fixes" add for every Python process of its image.
+    # The first repository's setup plants a .pth that "fixes" add for every Python process of its image
+    # started in the repository (it imports calc from the working directory and patches it).
+    site = "/opt/venv/lib/python3.11/site-packages"
     planter = make_repo(tmp_path / "planter", {**shared, "prepare.sh": (
-        "echo 'import calc_fix' > /opt/venv/lib/python3.11/site-packages/zz.pth\n"
-        "printf 'import calc\\ncalc.add = lambda a, b: a + b\\n' > /opt/venv/lib/python3.11/site-packages/calc_fix.py\n"
+        f"echo 'import os, sys; sys.path.insert(0, os.getcwd()); import calc_fix' > {site}/zz.pth\n"
+        f"printf 'try:\\n    import calc\\n    calc.add = lambda a, b: a + b\\nexcept ImportError:\\n    pass\\n'"
+        f" > {site}/calc_fix.py\n"
     )})
     victim = make_repo(tmp_path / "victim", {**shared, "prepare.sh": "true\n"})
     planted = run(sandbox, planter)
+    assert planted.outcomes() == {"tests/test_calc.py::test_add": "passed"}, planted.output  # the plant works
     honest = run(sandbox, victim)
     assert sandbox.images.tag_for(planter, load_repo_config(planter)) != sandbox.images.tag_for(victim, load_repo_config(victim))
     assert honest.outcomes() == {"tests/test_calc.py::test_add": "failed"}, honest.output
