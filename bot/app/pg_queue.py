@@ -47,6 +47,7 @@ _OUTCOME_FIELDS = {"id", "state", "created_at", "started_at", "finished_at", "de
 _SELECT = ("SELECT j.id, j.status, j.queue_name, j.args, a.created_at, a.started_at, a.finished_at, a.detail, a.stop, a.restarts,"
            " a.title, a.iterations, a.tokens, a.cost_usd"
            " FROM procrastinate_jobs AS j JOIN agentcoder_jobs AS a ON a.id = j.id")
+_SELECT_ONE = _SELECT + " WHERE j.id = %s"
 _STATUSES_OF_STATE = {"queued": ["todo"], "running": ["doing", "aborting"], "done": ["succeeded"],
                       "failed": ["failed"], "cancelled": ["cancelled", "aborted"]}
 
@@ -114,11 +115,8 @@ class PgQueue:
     def claim_unadmitted(self, worker_id: int | None = None) -> Job | None:
         """Take the oldest job whose sender is not checked yet (state `admitting`), to check it."""
         with self._transaction() as conn:
-            row = self._connector.execute_query_one_with_connection(
-                conn, query=sql.queries["fetch_job"], queues=[ADMISSION_QUEUE], worker_id=worker_id)
-            if row["id"] is None:
-                return None
-            return _job(conn.execute(_SELECT + " WHERE j.id = %s", (row["id"],)).fetchone())
+            job_id = self._fetch(conn, ADMISSION_QUEUE, worker_id)
+            return None if job_id is None else _job(conn.execute(_SELECT_ONE, (job_id,)).fetchone())
 
     def admit(self, job_id: int) -> bool:
         """The job's sender may trigger it: it supersedes the older jobs of its issue and waits its turn.
@@ -164,12 +162,18 @@ class PgQueue:
     def claim(self, worker_id: int | None = None) -> Job | None:
         """Take the oldest queued job whose issue has no running job (procrastinate's fetch), or None."""
         with self._transaction() as conn:
-            row = self._connector.execute_query_one_with_connection(
-                conn, query=sql.queries["fetch_job"], queues=[QUEUE_NAME], worker_id=worker_id)
-            if row["id"] is None:
+            job_id = self._fetch(conn, QUEUE_NAME, worker_id)
+            if job_id is None:
                 return None
-            conn.execute("UPDATE agentcoder_jobs SET started_at = %s WHERE id = %s", (time.time(), row["id"]))
-            return _job(conn.execute(_SELECT + " WHERE j.id = %s", (row["id"],)).fetchone())
+            conn.execute("UPDATE agentcoder_jobs SET started_at = %s WHERE id = %s", (time.time(), job_id))
+            return _job(conn.execute(_SELECT_ONE, (job_id,)).fetchone())
+
+    def _fetch(self, conn: psycopg.Connection, queue_name: str, worker_id: int | None) -> int | None:
+        """procrastinate's fetch: the oldest job of `queue_name` it may start (issue locks honoured), now `doing`,
+        by id; None when there is none."""
+        row = self._connector.execute_query_one_with_connection(
+            conn, query=sql.queries["fetch_job"], queues=[queue_name], worker_id=worker_id)
+        return row["id"]
 
     def finish(self, job_id: int, state: str, detail: str = "", stop: str | None = None,
                worker_id: int | None = None) -> bool:
@@ -252,7 +256,7 @@ class PgQueue:
     def job_record(self, job_id: int) -> JobRecord | None:
         """One job with its iteration log and progress messages; None when there is no such job."""
         with self._transaction() as conn:
-            row = conn.execute(_SELECT + " WHERE j.id = %s", (job_id,)).fetchone()
+            row = conn.execute(_SELECT_ONE, (job_id,)).fetchone()
             if row is None:
                 return None
             (outcome,) = conn.execute("SELECT outcome FROM agentcoder_jobs WHERE id = %s", (job_id,)).fetchone()
@@ -284,7 +288,7 @@ class PgQueue:
     def get(self, job_id: int) -> Job | None:
         """One job by id."""
         with self._transaction() as conn:
-            row = conn.execute(_SELECT + " WHERE j.id = %s", (job_id,)).fetchone()
+            row = conn.execute(_SELECT_ONE, (job_id,)).fetchone()
         return None if row is None else _job(row)
 
     # -- workers -----------------------------------------------------------------------------------
