@@ -15,6 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The settings' environment variables: a run starts without any of them but those the test gives.
+SETTING_PREFIXES = ("AGENTCODER_", "OPENAI_")
 # The App's heavy modules: a refusal of bad settings, arguments or .agentcoder.yml comes before any of them.
 HEAVY_MODULES = frozenset({"bot.composition", "bot.loop.agent_loop", "openai", "docker", "githubkit", "fastapi",
                            "uvicorn"})
@@ -63,7 +65,7 @@ def run_main(capsys, argv: list[str], timeout_s: float = 60.0) -> Run:
 
 def clean_environment() -> dict[str, str]:
     """This process's environment without any AGENTCODER_* or OPENAI_* setting."""
-    return {key: value for key, value in os.environ.items() if not key.startswith(("AGENTCODER_", "OPENAI_"))}
+    return {key: value for key, value in os.environ.items() if not key.startswith(SETTING_PREFIXES)}
 
 
 def console_script() -> str:

@@ -17,7 +17,7 @@ from bot.app.sqlite_queue import SqliteQueue
 from bot.config import load_settings
 from bot.dev.openai_server import ScriptedOpenAI
 from bot.sandbox.executor import ContainerLimits, Sandbox, SandboxUnavailable
-from tests.cli_runs import Run, run_main
+from tests.cli_runs import SETTING_PREFIXES, Run, run_main
 
 
 def make_repo(root: Path, files: dict[str, str], *, commit: bool = True) -> Path:
@@ -65,7 +65,7 @@ def cli(monkeypatch, capsys, tmp_path: Path):
     in the same test); the working directory is the test's tmp_path. Both are put back after the test.
     """
     for key in list(os.environ):
-        if key.startswith(("AGENTCODER_", "OPENAI_")):
+        if key.startswith(SETTING_PREFIXES):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
 
@@ -139,16 +139,29 @@ def postgres(request):
     Under pytest-xdist all workers share one cluster (started by the first that needs it): take a database of
     your own with `new_database()`, and never stop the server (a test that must, starts a cluster of its own).
     """
-    from bot.dev.postgres import PostgresUnavailable, ThrowawayPostgres
-
     shared = getattr(request.config, "workerinput", {}).get(_SHARED_POSTGRES_INPUT)
-    try:
-        cluster = ThrowawayPostgres.shared(Path(shared)) if shared else ThrowawayPostgres().start()
-    except PostgresUnavailable as exc:
-        pytest.fail(f"these tests need Debian's postgresql package (scripts/setup installs it): {exc}")
+    cluster = _start_postgres(Path(shared) if shared else None)
     yield cluster
     if not shared:
         cluster.remove()
+
+
+@pytest.fixture
+def own_postgres():
+    """A cluster of this test's own, for a test that stops and starts its server (the session's may be shared)."""
+    cluster = _start_postgres(None)
+    yield cluster
+    cluster.remove()
+
+
+def _start_postgres(shared: Path | None):
+    """The shared cluster in `shared`, or a new one; a test fails with what to install when PostgreSQL is missing."""
+    from bot.dev.postgres import PostgresUnavailable, ThrowawayPostgres
+
+    try:
+        return ThrowawayPostgres.shared(shared) if shared else ThrowawayPostgres().start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"these tests need Debian's postgresql package (scripts/setup installs it): {exc}")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

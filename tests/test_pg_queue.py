@@ -130,19 +130,6 @@ class _Judging:
         return requeued
 
 
-@pytest.fixture
-def own_postgres():
-    """A cluster of this test's own, as the test stops and starts its server (the session's may be shared)."""
-    from bot.dev.postgres import PostgresUnavailable, ThrowawayPostgres
-
-    try:
-        cluster = ThrowawayPostgres().start()
-    except PostgresUnavailable as exc:
-        pytest.fail(f"this test needs Debian's postgresql package (scripts/setup installs it): {exc}")
-    yield cluster
-    cluster.remove()
-
-
 def test_the_database_going_away_mid_job_loses_nothing_and_runs_nothing_twice(own_postgres, caplog):
     url = own_postgres.new_database()
     migrate_pg(url)

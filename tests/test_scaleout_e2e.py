@@ -25,6 +25,7 @@ from bot.app.queue import FINAL_STATES
 from bot.dev.github.standin import GitHubStandin
 from bot.dev.openai_server import Fault, ScriptedOpenAI
 from bot.outside.workspace import Workspace
+from tests.cli_runs import clean_environment
 from tests.conftest import free_port, make_repo
 from tests.samples import DESIGNED_TESTS, ISSUE, SLUGIFY_REPO
 
@@ -88,8 +89,7 @@ def test_serve_without_workers_and_two_workers_on_postgresql(tmp_path, postgres,
     url = postgres.new_database()
     standin = GitHubStandin(tmp_path / "github", app_id=APP_ID, webhook_secret=SECRET).start()
     models = ScriptedOpenAI().start()
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("AGENTCODER_", "OPENAI_"))}
-    env = {**clean, "PYTHONPATH": os.getcwd(), "AGENTCODER_DATABASE_URL": url,
+    env = {**clean_environment(), "PYTHONPATH": os.getcwd(), "AGENTCODER_DATABASE_URL": url,
            "AGENTCODER_GITHUB_APP_ID": str(APP_ID), "AGENTCODER_GITHUB_PRIVATE_KEY": standin.app_private_key_pem,
            "AGENTCODER_WEBHOOK_SECRET": SECRET, "AGENTCODER_GITHUB_API_URL": standin.api_url,
            "OPENAI_BASE_URL": models.base_url, "OPENAI_API_KEY": "scaleout-key",
