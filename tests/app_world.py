@@ -154,13 +154,14 @@ class World:
         self.standin.set_permission(OWNER, REPO, MAINTAINER, "write")
 
     def start_app(self, *, pool: bool = True, **overrides) -> Running:
-        """Build the App exactly as `serve` does (build_service), serve it, point the webhooks at it."""
-        settings = load_settings(
-            github_app_id=str(APP_ID), github_private_key=self.standin.app_private_key_pem,
-            webhook_secret=SECRET, github_api_url=self.standin.api_url,
-            openai_base_url=self.models.base_url, openai_api_key="e2e-openai-key",
-            programmer_model=PROGRAMMER, test_designer_model=DESIGNER,
-            database_url=f"sqlite:///{self.db}", llm_max_retries=0, llm_timeout_s=30, **overrides)
+        """Build the App exactly as `serve` does (build_service), serve it, point the webhooks at it; `overrides`
+        are settings, over the world's own."""
+        settings = load_settings(**{
+            "github_app_id": str(APP_ID), "github_private_key": self.standin.app_private_key_pem,
+            "webhook_secret": SECRET, "github_api_url": self.standin.api_url,
+            "openai_base_url": self.models.base_url, "openai_api_key": "e2e-openai-key",
+            "programmer_model": PROGRAMMER, "test_designer_model": DESIGNER,
+            "database_url": f"sqlite:///{self.db}", "llm_max_retries": 0, "llm_timeout_s": 30, **overrides})
         service = build_service(settings, sandbox=self.sandbox)
         running = Running(service, ThreadedServer(service.web).start())
         self._apps.append(running)

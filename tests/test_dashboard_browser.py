@@ -1,7 +1,7 @@
 """The dashboard in a real browser: Debian's Chromium (driven by Playwright) against the running App.
 
 The App is built exactly as `serve` builds it, with the GitHub stand-in and the scripted model server
-(as in tests/test_app_e2e.py). One job runs while the operator watches: log in through the form, see the
+(the `world` of tests/app_world.py, as in tests/test_app_e2e.py). One job runs while the operator watches: log in through the form, see the
 job running, watch its progress change without reloading, then see the finished job in the list with its
 cost, open it and read its iteration log and generated tests; finally a Prometheus scrape counts it.
 Screenshots of each page are kept under artifacts/screenshots/ (gitignored).
@@ -17,12 +17,17 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.composition import build_service
-from bot.config import ModelPrice, load_settings
-from bot.dev.github.standin import GitHubStandin
-from bot.dev.openai_server import ScriptedOpenAI
-from bot.dev.serving import ThreadedServer
-from tests.conftest import make_repo
+from bot.config import ModelPrice
+from tests.app_world import (
+    DESIGNED_TESTS,
+    DESIGNER,
+    FULL_NAME,
+    MAINTAINER,
+    OWNER,
+    PROGRAMMER,
+    REPO,
+    RIGHT_FIX,
+)
 
 playwright = pytest.importorskip("playwright.sync_api", reason="scripts/setup installs playwright")
 
@@ -34,48 +39,6 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
                   "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 ADMIN = "browser-admin-token-0123456789abcdef"
-OWNER, REPO, MAINTAINER, SECRET = "octo-org", "calc", "maintainer", "browser-webhook-secret"
-FULL_NAME = f"{OWNER}/{REPO}"
-PROGRAMMER, DESIGNER = "browser-programmer", "browser-test-designer"
-FILES = {
-    "calc/__init__.py": "",
-    "calc/stats.py": '''\
-        def mean(values):
-            """Arithmetic mean of a list of numbers."""
-            return sum(values) / len(values)
-    ''',
-    "tests/test_stats.py": "from calc.stats import mean\n\n\ndef test_mean():\n    assert mean([1, 2, 3]) == 2\n",
-}
-DESIGNED_TESTS = '''Tests from the issue text.
-
-```python
-import pytest
-
-from calc.stats import mean
-
-
-def test_empty_list_raises_value_error():
-    """mean([]) raises ValueError, not ZeroDivisionError."""
-    with pytest.raises(ValueError):
-        mean([])
-
-
-def test_mean_of_two_numbers():
-    """Ordinary input keeps its mean."""
-    assert mean([2, 4]) == 3
-```
-'''
-RIGHT_FIX = '''Plan: raise ValueError for an empty list, as statistics.mean does.
-
-calc/stats.py
-<<<<<<< SEARCH
-    return sum(values) / len(values)
-=======
-    if not values:
-        raise ValueError("mean() of an empty list")
-    return sum(values) / len(values)
->>>>>>> REPLACE
-'''
 HOSTILE_TITLE = "mean() crashes <script>window.__pwned = 1; alert('pwned')</script>"
 PRICES = {PROGRAMMER: ModelPrice(input=2.5, output=10.0), DESIGNER: ModelPrice(input=0.15, output=0.6)}
 
@@ -88,47 +51,6 @@ def browser():
         chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         yield chromium
         chromium.close()
-
-
-class World:
-    """The GitHub stand-in with a small repository, the scripted model server, and the App built as `serve` builds it."""
-
-    def __init__(self, root: Path, sandbox):
-        self.root, self.sandbox = root, sandbox
-        self.standin = GitHubStandin(root / "github", app_id=4242, webhook_secret=SECRET).start()
-        self.models = ScriptedOpenAI().start()
-        self.standin.create_repo(OWNER, REPO, make_repo(root / "sample", FILES, commit=False), 1)
-        self.standin.set_permission(OWNER, REPO, MAINTAINER, "write")
-        self.service = self.web = None
-
-    def start_app(self, **overrides):
-        settings = load_settings(
-            github_app_id="4242", github_private_key=self.standin.app_private_key_pem, webhook_secret=SECRET,
-            github_api_url=self.standin.api_url, openai_base_url=self.models.base_url, openai_api_key="browser-key",
-            programmer_model=PROGRAMMER, test_designer_model=DESIGNER, database_url=f"sqlite:///{self.root / 'q.db'}",
-            llm_max_retries=0, llm_timeout_s=150, **overrides)
-        self.service = build_service(settings, sandbox=self.sandbox)
-        self.web = ThreadedServer(self.service.web).start()
-        self.standin.webhook_url = f"{self.web.url}/webhooks"
-        self.service.pool.start()
-        return self.service
-
-    def close(self) -> None:
-        if self.service is not None:
-            self.service.pool.stop()
-            self.web.stop()
-            self.service.queue.close()
-        self.models.stop()
-        self.standin.stop()
-
-
-@pytest.fixture
-def world(tmp_path, sandbox):
-    made = World(tmp_path, sandbox)
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 def shot(page, name: str) -> Path:
@@ -157,7 +79,8 @@ def test_operator_logs_in_watches_a_job_run_and_reads_its_log_tests_and_cost(wor
 
     world.models.add(DESIGNER, designer_answer)
     world.models.add(PROGRAMMER, RIGHT_FIX)
-    app = world.start_app(admin_token=ADMIN, model_prices=PRICES)
+    # The designer's answer is held while the operator watches: the model call may take that long.
+    app = world.start_app(admin_token=ADMIN, model_prices=PRICES, llm_timeout_s=150)
     number = world.standin.create_issue(OWNER, REPO, HOSTILE_TITLE, "`mean([])` raises ZeroDivisionError.", user="octocat")
     assert world.standin.label_issue(OWNER, REPO, number, "agentcoder", sender=MAINTAINER).status_code == 202
     [job] = wait_until(lambda: [j for j in app.queue.recent() if j.state == "running"], what="the job to start")
@@ -168,7 +91,7 @@ def test_operator_logs_in_watches_a_job_run_and_reads_its_log_tests_and_cost(wor
     page = context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    base = world.web.url
+    base = app.web.url
 
     # 1. Not logged in: the login form, which comes back to the job page.
     page.goto(f"{base}/jobs/{job.id}")
